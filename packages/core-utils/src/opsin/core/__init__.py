@@ -1,0 +1,40 @@
+"""opsin-core-utils: the thin layer every opsin package shares.
+
+Logging setup, the error base class, data/cache folders, atomic writes and safe archive extraction, progress bars,
+executors (local processes, threads, in-process, or a Dask cluster), seeded random streams and JSON helpers.
+Nothing domain-specific lives here.
+"""
+
+from opsin.core._executors import ExecutorSpecError, make_executor, map_unordered
+from opsin.core._files import UnsafeArchiveError, atomic_write_bytes, atomic_write_text, safe_extract_zip
+from opsin.core._jsonutil import OpsinJSONEncoder, dumps_json, to_jsonable
+from opsin.core._logging import configure_logging, get_logger
+from opsin.core._paths import cache_dir, data_dir
+from opsin.core._progress import progress, progress_enabled
+from opsin.core._rng import derive_seed, rng
+from opsin.core.errors import OpsinError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExecutorSpecError",
+    "OpsinError",
+    "OpsinJSONEncoder",
+    "UnsafeArchiveError",
+    "__version__",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "cache_dir",
+    "configure_logging",
+    "data_dir",
+    "derive_seed",
+    "dumps_json",
+    "get_logger",
+    "make_executor",
+    "map_unordered",
+    "progress",
+    "progress_enabled",
+    "rng",
+    "safe_extract_zip",
+    "to_jsonable",
+]

@@ -1,0 +1,20 @@
+"""Module-level task functions: process pools and Dask workers import them by name."""
+
+from __future__ import annotations
+
+import os
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        msg = f"three is not allowed (got {x})"
+        raise ValueError(msg)
+    return x
+
+
+def worker_pid(_: int) -> int:
+    return os.getpid()

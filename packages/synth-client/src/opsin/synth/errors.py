@@ -1,0 +1,177 @@
+"""Errors raised by opsin-synth-client, client and service alike.
+
+Every error derives from :class:`SynthError`, itself an :class:`opsin.core.OpsinError`; concrete errors also derive
+from the builtin they really are, so ``except ValueError`` keeps working for callers who never heard of opsin::
+
+    OpsinError
+    └── SynthError
+        ├── SessionInitializationError
+        ├── ParameterValidationError (ValueError)
+        ├── PreviewNotSupportedError (ValueError)
+        ├── DownloadError
+        ├── BatchTimeoutError (TimeoutError)
+        ├── BatchJobTypeError
+        ├── UnknownGeneratorError (KeyError)
+        ├── GeneratorError (RuntimeError)
+        ├── JobCancelledError
+        └── ApiError
+            ├── BatchSubmissionError
+            │   └── InsufficientSamplesError
+            ├── BatchEstimationError
+            ├── BatchRetrievalError
+            ├── BatchListRetrievalError
+            ├── UsageStatsRetrievalError
+            ├── AvailableGeneratorRetrievalError
+            └── JobRetrievalError (LookupError)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsin.core import OpsinError
+
+__all__ = [
+    "ApiError",
+    "AvailableGeneratorRetrievalError",
+    "BatchEstimationError",
+    "BatchJobTypeError",
+    "BatchListRetrievalError",
+    "BatchRetrievalError",
+    "BatchSubmissionError",
+    "BatchTimeoutError",
+    "DownloadError",
+    "GeneratorError",
+    "InsufficientSamplesError",
+    "JobCancelledError",
+    "JobRetrievalError",
+    "ParameterValidationError",
+    "PreviewNotSupportedError",
+    "SessionInitializationError",
+    "SynthError",
+    "UnknownGeneratorError",
+    "UsageStatsRetrievalError",
+]
+
+
+class SynthError(OpsinError):
+    """Base class of every opsin-synth-client error."""
+
+
+class SessionInitializationError(SynthError):
+    """A `Session` could not be created (server unreachable, bad token, unknown generator)."""
+
+
+class ParameterValidationError(SynthError, ValueError):
+    """Job parameters break the generator's schema or its cross-parameter rules."""
+
+
+class PreviewNotSupportedError(SynthError, ValueError):
+    """Previews were requested from a generator that does not render them."""
+
+
+class DownloadError(SynthError):
+    """One or more jobs of a batch could not be downloaded.
+
+    Attributes:
+        failed: job id -> reason, for every job that failed.
+    """
+
+    def __init__(self, message: str, failed: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failed: dict[str, str] = dict(failed or {})
+
+
+class BatchTimeoutError(SynthError, TimeoutError):
+    """A batch still had jobs in progress when the caller's timeout ran out."""
+
+
+class BatchJobTypeError(SynthError):
+    """An operation does not apply to the batch's job type (preview vs video)."""
+
+
+class UnknownGeneratorError(SynthError, KeyError):
+    """No generator is registered under the requested name."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a readable sentence is more useful here.
+        return str(self.args[0]) if self.args else ""
+
+
+class GeneratorError(SynthError, RuntimeError):
+    """A generator failed while rendering a job."""
+
+
+class JobCancelledError(SynthError):
+    """A running job noticed its cancellation and stopped."""
+
+
+class ApiError(SynthError):
+    """The service answered with an unexpected status.
+
+    Attributes:
+        status_code: HTTP status of the response (``None`` when no response arrived).
+        method: HTTP method of the request.
+        url: URL of the request.
+        detail: the service's ``detail`` text, when it sent one.
+        body: the decoded JSON body (or text) of the response.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        method: str = "",
+        url: str = "",
+        detail: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+        self.detail = detail
+        self.body = body
+
+
+class BatchSubmissionError(ApiError):
+    """Submitting a batch failed."""
+
+
+class InsufficientSamplesError(BatchSubmissionError):
+    """The account's sample balance does not cover the batch's estimate.
+
+    Attributes:
+        required: samples the batch needs.
+        available: samples the account has.
+    """
+
+    def __init__(self, message: str, *, required: int, available: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.required = required
+        self.available = available
+
+
+class BatchEstimationError(ApiError):
+    """Estimating a batch's samples failed."""
+
+
+class BatchRetrievalError(ApiError):
+    """Reading a batch's detail or summary failed."""
+
+
+class BatchListRetrievalError(ApiError):
+    """Listing the user's batches failed."""
+
+
+class UsageStatsRetrievalError(ApiError):
+    """Reading the usage counts failed."""
+
+
+class AvailableGeneratorRetrievalError(ApiError):
+    """Listing the available generators failed."""
+
+
+class JobRetrievalError(ApiError, LookupError):
+    """A job could not be found (or belongs to another user, which reads the same)."""
