@@ -156,7 +156,15 @@ def docs(session: nox.Session) -> None:
 
 
 # package -> the commands of its end-to-end demo; {out} is the demo's output folder.
-DEMOS: dict[str, list[list[str]]] = {}
+DEMOS: dict[str, list[list[str]]] = {
+    "event-flow": [
+        # A small synthetic event dataset with exact ground-truth flow, then its event_cube features.
+        ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/raw", "--num-sequences", "3", "--height", "64",
+         "--width", "64", "--duration-us", "300000", "--delta-t", "10000", "--seed", "0"],
+        ["opsin-eventflow", "precompute", "{out}/event-flow/raw", "--out-dir", "{out}/event-flow/features",
+         "--preprocess", "event_cube", "--delta-t", "10000"],
+    ],
+}  # fmt: skip
 
 
 @nox.session

@@ -145,3 +145,37 @@ def test_failed_overwrite_keeps_previous_copy(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError):
         safe_extract_zip(bad, tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "v.txt").read_text() == "one"
+
+
+def test_atomic_path_commits_on_success_and_cleans_on_failure(tmp_path: Path) -> None:
+    from opsin.core import atomic_path
+
+    target = tmp_path / "f.h5"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path
+        assert tmp.name.startswith(".f.h5.")
+        tmp.write_bytes(b"v1")
+    assert target.read_bytes() == b"v1"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer crashed")
+    assert target.read_bytes() == b"v1"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]
+
+
+def test_streaming_writers_commit_with_normal_permissions(tmp_path: Path) -> None:
+    from opsin.core import commit_temp_file, temp_sibling
+
+    target = tmp_path / "events.dat"
+    tmp = temp_sibling(target)
+    assert stat.S_IMODE(tmp.stat().st_mode) == 0o600
+    with open(tmp, "ab") as handle:
+        handle.write(b"abc")
+    old = os.umask(0o022)
+    try:
+        commit_temp_file(tmp, target)
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"abc"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert not tmp.exists()

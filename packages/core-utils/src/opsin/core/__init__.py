@@ -6,7 +6,15 @@ Nothing domain-specific lives here.
 """
 
 from opsin.core._executors import ExecutorSpecError, make_executor, map_unordered
-from opsin.core._files import UnsafeArchiveError, atomic_write_bytes, atomic_write_text, safe_extract_zip
+from opsin.core._files import (
+    UnsafeArchiveError,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    commit_temp_file,
+    safe_extract_zip,
+    temp_sibling,
+)
 from opsin.core._jsonutil import OpsinJSONEncoder, dumps_json, to_jsonable
 from opsin.core._logging import configure_logging, get_logger
 from opsin.core._paths import cache_dir, data_dir
@@ -22,9 +30,11 @@ __all__ = [
     "OpsinJSONEncoder",
     "UnsafeArchiveError",
     "__version__",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "cache_dir",
+    "commit_temp_file",
     "configure_logging",
     "data_dir",
     "derive_seed",
@@ -36,5 +46,6 @@ __all__ = [
     "progress_enabled",
     "rng",
     "safe_extract_zip",
+    "temp_sibling",
     "to_jsonable",
 ]

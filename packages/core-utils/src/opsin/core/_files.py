@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from opsin.core.errors import OpsinError
@@ -15,9 +17,12 @@ from opsin.core.errors import OpsinError
 __all__ = [
     "DEFAULT_MAX_EXTRACT_BYTES",
     "UnsafeArchiveError",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "commit_temp_file",
     "safe_extract_zip",
+    "temp_sibling",
 ]
 
 DEFAULT_MAX_EXTRACT_BYTES = 20 * 1024**3
@@ -36,6 +41,66 @@ def _current_umask() -> int:
     return mask
 
 
+def temp_sibling(path: str | os.PathLike[str]) -> Path:
+    """Create an empty temporary file next to ``path`` (same folder, so the same file system) and return it.
+
+    Streaming writers (HDF5 files, record-by-record encoders) write there and finish with
+    :func:`commit_temp_file`; code that can use a ``with`` block should prefer :func:`atomic_path`.
+
+    Args:
+        path: the final destination; its folder must exist.
+
+    Returns:
+        The temporary file's path, named ``.<name>.<random>.tmp``.
+    """
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def commit_temp_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str], *, mode: int | None = None) -> Path:
+    """Give a finished temporary file its permissions and rename it over ``path`` in one atomic step.
+
+    Args:
+        tmp: the complete temporary file (from :func:`temp_sibling`).
+        path: the destination.
+        mode: permission bits; default ``0o666`` minus the process umask, like ``open()`` (mkstemp makes 0600).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    os.chmod(tmp, mode if mode is not None else 0o666 & ~_current_umask())
+    os.replace(tmp, path)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s new content to; commit it when the block succeeds.
+
+    On an exception the temporary file is removed and ``path`` keeps its old content (or stays absent)::
+
+        with atomic_path(out / "features.h5") as tmp:
+            with h5py.File(tmp, "w") as fh:
+                ...
+
+    Args:
+        path: the destination; its folder must exist.
+        mode: permission bits of the new file (see :func:`commit_temp_file`).
+
+    Yields:
+        The temporary file's path (an existing, empty file).
+    """
+    tmp = temp_sibling(path)
+    try:
+        yield tmp
+        commit_temp_file(tmp, path, mode=mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` so readers see either the old file or the complete new one.
 
@@ -51,20 +116,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode if mode is not None else 0o666 & ~_current_umask())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with _suppress_missing():
-            os.unlink(tmp_name)
-        raise
-    return target
+    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
 
 
 def atomic_write_text(
@@ -82,14 +138,6 @@ def atomic_write_text(
         ``path`` as a :class:`~pathlib.Path`.
     """
     return atomic_write_bytes(path, text.encode(encoding), mode=mode)
-
-
-class _suppress_missing:  # noqa: N801 - used like contextlib.suppress
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-        return exc_type is not None and isinstance(exc, FileNotFoundError)
 
 
 def _member_parts(archive: Path, info: zipfile.ZipInfo, required_root: str | None) -> tuple[str, ...]:

@@ -1,0 +1,350 @@
+r"""Prophesee DAT files of CD events: memory-mapped reader with time seeking, and a writer.
+
+Layout (little-endian): latin-1 header lines ``% key value\\n``, then two bytes (event type, event size), then 8-byte
+records ``uint32 t`` + ``uint32 word`` with x = bits 0-13, y = bits 14-27 and p = bit 28 of the word. Timestamps
+wrap after 2**32 us; the reader unwraps them (it adds 2**32 at each decrease larger than 2**31).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import numpy as np
+
+from opsin.core import commit_temp_file, temp_sibling
+from opsin.eventflow._events import EVENT_CD, as_event_cd
+from opsin.eventflow.errors import ConfigError, FormatError
+from opsin.eventflow.io._reader import EventReader
+
+__all__ = ["EV_TYPE_2D", "EV_TYPE_CD", "DatReader", "DatWriter", "parse_dat_header", "read_dat", "write_dat"]
+
+EV_TYPE_2D = 0
+EV_TYPE_CD = 12
+_KNOWN_TYPES = {0: "Event2D", 12: "EventCD", 14: "ExtTrigger", 40: "OpticalFlow"}
+_RECORD = np.dtype([("t", "<u4"), ("w", "<u4")])
+_WRAP = 1 << 32
+_HALF = 1 << 31
+_SCAN_BLOCK = 1 << 20
+
+
+def parse_dat_header(path: str | Path) -> tuple[dict[str, str], int, int]:
+    """Parses the header of a DAT file.
+
+    Args:
+        path: the DAT file.
+
+    Returns:
+        ``(header, ev_type, data_offset)``: the header lines as a dict (``"Height" -> "480"``; the first line is kept
+        under ``"_title"``), the event type byte, and the byte offset of the first record.
+
+    Raises:
+        FormatError: the event type is not a CD type, the event size is not 8, or the file ends inside the header.
+    """
+    header: dict[str, str] = {}
+    offset = 0
+    n_lines = 0
+    with open(path, "rb") as fh:
+        while True:
+            first = fh.peek(1)[:1] if hasattr(fh, "peek") else b""
+            if first != b"%":
+                break
+            line = fh.readline()
+            if not line.endswith(b"\n"):
+                raise FormatError(path, offset, "header line without a line end (truncated header)")
+            text = line[1:].decode("latin-1").strip()
+            key, _, value = text.partition(" ")
+            if n_lines == 0 and key not in ("Height", "Width", "Version", "Date"):
+                header["_title"] = text
+            elif key:
+                header[key] = value.strip()
+            offset += len(line)
+            n_lines += 1
+        if n_lines == 0:
+            return header, EV_TYPE_2D, 0
+        pair = fh.read(2)
+    if len(pair) < 2:
+        raise FormatError(path, offset, "file ends before the event type and size bytes")
+    ev_type, ev_size = pair[0], pair[1]
+    if ev_type not in (EV_TYPE_2D, EV_TYPE_CD):
+        name = _KNOWN_TYPES.get(ev_type, "unknown")
+        raise FormatError(path, offset, f"event type {ev_type} ({name}) is not a CD type (0 or 12)")
+    if ev_size != 8:
+        raise FormatError(path, offset + 1, f"event size {ev_size} is not 8 bytes")
+    return header, ev_type, offset + 2
+
+
+class DatReader(EventReader):
+    """Memory-mapped reader of a DAT file of CD events, with unwrapped 64-bit timestamps.
+
+    Args:
+        path: the ``*_td.dat`` / ``*_cd.dat`` file.
+
+    Attributes:
+        header: the parsed header lines.
+        ev_type: 0 (Event2D) or 12 (EventCD).
+        data_offset: byte offset of the first record.
+
+    Raises:
+        FormatError: unknown event type, wrong record size, or a body that is not a whole number of records.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        header, ev_type, data_offset = parse_dat_header(path)
+        size = path.stat().st_size
+        body = size - data_offset
+        remainder = body % _RECORD.itemsize
+        if remainder:
+            bad = data_offset + body - remainder
+            message = f"truncated record: {remainder} trailing bytes after {body // 8} whole 8-byte records"
+            raise FormatError(path, bad, message)
+        count = body // _RECORD.itemsize
+        self.header = header
+        self.ev_type = ev_type
+        self.data_offset = data_offset
+        self._n = count
+        if count:
+            self._mm: np.ndarray = np.memmap(path, dtype=_RECORD, mode="r", offset=data_offset, shape=(count,))
+        else:
+            self._mm = np.zeros(0, dtype=_RECORD)
+        self._tcol = self._mm["t"]
+        self._seg_starts = self._find_wraps()
+        height = int(header["Height"]) if "Height" in header else -1
+        width = int(header["Width"]) if "Width" in header else -1
+        if height < 0 or width < 0:
+            max_x, max_y = self._max_coords()
+            height = height if height >= 0 else max_y + 1
+            width = width if width >= 0 else max_x + 1
+        super().__init__(path, height, width)
+
+    def _find_wraps(self) -> list[int]:
+        starts = [0]
+        for a in range(0, self._n, _SCAN_BLOCK):
+            lo = max(a - 1, 0)
+            block = np.asarray(self._tcol[lo : a + _SCAN_BLOCK]).astype(np.int64)
+            drops = np.flatnonzero(np.diff(block) < -_HALF) + lo + 1
+            starts.extend(int(i) for i in drops)
+        return starts
+
+    def _max_coords(self) -> tuple[int, int]:
+        max_x = max_y = 0
+        for a in range(0, self._n, _SCAN_BLOCK):
+            w = np.asarray(self._mm["w"][a : a + _SCAN_BLOCK])
+            max_x = max(max_x, int((w & 0x3FFF).max()))
+            max_y = max(max_y, int(((w & 0x0FFFC000) >> 14).max()))
+        return max_x, max_y
+
+    def _count(self) -> int:
+        return self._n
+
+    def _segment(self, index: int) -> int:
+        return bisect.bisect_right(self._seg_starts, index) - 1
+
+    def _time_at(self, index: int) -> int:
+        return int(self._tcol[index]) + self._segment(index) * _WRAP
+
+    def _search(self, ts: int) -> int:
+        starts = [*self._seg_starts, self._n]
+        for k in range(len(starts) - 1):
+            lo, hi = starts[k], starts[k + 1]
+            if lo >= hi:
+                continue
+            local = ts - k * _WRAP
+            if int(self._tcol[hi - 1]) >= local:
+                if local <= int(self._tcol[lo]):
+                    return lo
+                return bisect.bisect_left(self._tcol, local, lo, hi)
+        return self._n
+
+    def _slice(self, start: int, stop: int) -> np.ndarray:
+        stop = max(start, stop)
+        rec = np.asarray(self._mm[start:stop])
+        out = np.zeros(rec.shape[0], dtype=EVENT_CD)
+        w = rec["w"]
+        out["x"] = w & 0x3FFF
+        out["y"] = (w & 0x0FFFC000) >> 14
+        out["p"] = (w >> 28) & 1
+        t = rec["t"].astype(np.int64)
+        if len(self._seg_starts) > 1 and rec.shape[0]:
+            seg = np.searchsorted(np.asarray(self._seg_starts), np.arange(start, stop), side="right") - 1
+            t += seg.astype(np.int64) * _WRAP
+        out["t"] = t
+        return out
+
+    def close(self) -> None:
+        """Drops the memory map."""
+        self._mm = np.zeros(0, dtype=_RECORD)
+        self._tcol = self._mm["t"]
+        self._n = 0
+
+
+def read_dat(path: str | Path, start_ts: int | None = None, end_ts: int | None = None) -> np.ndarray:
+    """Reads the events of a DAT file, optionally those of ``[start_ts, end_ts)`` only.
+
+    Args:
+        path: the DAT file.
+        start_ts: first timestamp kept (us), or None for the beginning.
+        end_ts: first timestamp excluded (us), or None for the end.
+
+    Returns:
+        :data:`EVENT_CD` events with unwrapped timestamps.
+    """
+    reader = DatReader(path)
+    try:
+        lo = reader._search(int(start_ts)) if start_ts is not None else 0
+        hi = reader._search(int(end_ts)) if end_ts is not None else reader.event_count
+        return reader._slice(lo, hi)
+    finally:
+        reader.close()
+
+
+def _format_date(date: _dt.datetime | str | None) -> str:
+    if date is None:
+        return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(date, str):
+        return date
+    return date.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class DatWriter:
+    """Streams CD events into a DAT file, written atomically (temporary file renamed on :meth:`close`).
+
+    Args:
+        path: the output file.
+        height: sensor height written in the header.
+        width: sensor width written in the header.
+        ev_type: 0 (Event2D) or 12 (EventCD).
+        date: the header's date (UTC now by default; pin it for byte-identical files).
+        wrap: if True, timestamps >= 2**32 are stored modulo 2**32 as a camera does (consecutive events must then be
+            less than 2**31 us apart); if False (default) they are refused.
+
+    Raises:
+        ConfigError: unsupported event type.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        height: int,
+        width: int,
+        ev_type: int = EV_TYPE_2D,
+        date: _dt.datetime | str | None = None,
+        wrap: bool = False,
+    ) -> None:
+        if ev_type not in (EV_TYPE_2D, EV_TYPE_CD):
+            message = f"DAT ev_type must be 0 (Event2D) or 12 (EventCD), got {ev_type}"
+            raise ConfigError(message)
+        self.path = Path(path)
+        self.height = int(height)
+        self.width = int(width)
+        self.wrap = wrap
+        self._last_t = 0
+        self._count = 0
+        self._tmp = temp_sibling(self.path)
+        self._fh: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115 - closed by close()
+        kind = "Event2D" if ev_type == EV_TYPE_2D else "EventCD"
+        lines = [
+            f"% Data file containing {kind} events.",
+            "% Version 2",
+            f"% Date {_format_date(date)}",
+            f"% Height {self.height}",
+            f"% Width {self.width}",
+        ]
+        self._fh.write(("\n".join(lines) + "\n").encode("latin-1"))
+        self._fh.write(bytes([ev_type, 8]))
+
+    def write(self, events: np.ndarray) -> None:
+        """Appends events (sorted by t, continuing after the previous call); the input is not modified.
+
+        Raises:
+            ConfigError: unsorted or negative timestamps, out-of-range coordinates or timestamps.
+        """
+        if self._fh is None:
+            message = f"{self.path}: DatWriter is closed"
+            raise ConfigError(message)
+        ev = as_event_cd(events)
+        if ev.size == 0:
+            return
+        t = ev["t"].astype(np.int64)
+        steps = np.diff(t, prepend=np.int64(self._last_t))
+        if (steps < 0).any() or t[0] < 0:
+            i = int(np.flatnonzero(steps < 0)[0]) if (steps < 0).any() else 0
+            message = f"{self.path}: events must be sorted with t >= 0 (event {self._count + i} has t={t[i]})"
+            raise ConfigError(message)
+        if not self.wrap and t[-1] >= _WRAP:
+            message = f"{self.path}: t={t[-1]} does not fit 32 bits (pass wrap=True to store it modulo 2**32)"
+            raise ConfigError(message)
+        if self.wrap:
+            stored = t & 0xFFFFFFFF
+            prev = np.concatenate([[self._last_t & 0xFFFFFFFF], stored[:-1]])
+            d = stored - prev
+            recovered = np.where(d < -_HALF, d + _WRAP, d)
+            first_ok = self._count > 0 or t[0] < _WRAP
+            if not first_ok or (recovered != steps).any():
+                message = (
+                    f"{self.path}: timestamps must start below 2**32 and advance by less than 2**31 us "
+                    "between events to be unwrapped on reading"
+                )
+                raise ConfigError(message)
+        if int(ev["x"].max()) >= 1 << 14 or int(ev["y"].max()) >= 1 << 14:
+            message = f"{self.path}: coordinates must be < 16384 to fit the 14-bit DAT fields"
+            raise ConfigError(message)
+        rec = np.empty(ev.shape[0], dtype=_RECORD)
+        rec["t"] = (t & 0xFFFFFFFF).astype(np.uint32)
+        word = ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14) | (ev["p"].astype(np.uint32) << 28)
+        rec["w"] = word
+        self._fh.write(rec.tobytes())
+        self._last_t = int(t[-1])
+        self._count += int(ev.shape[0])
+
+    def close(self) -> None:
+        """Flushes and renames the temporary file onto ``path``."""
+        if self._fh is None:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        commit_temp_file(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Discards the temporary file (nothing is written to ``path``)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> DatWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_dat(
+    path: str | Path,
+    events: np.ndarray,
+    height: int,
+    width: int,
+    ev_type: int = EV_TYPE_2D,
+    date: _dt.datetime | str | None = None,
+    wrap: bool = False,
+) -> Path:
+    """Writes CD events to a DAT file atomically; see :class:`DatWriter` for the arguments.
+
+    Returns:
+        The path written.
+    """
+    with DatWriter(path, height, width, ev_type=ev_type, date=date, wrap=wrap) as writer:
+        writer.write(events)
+    return Path(path)

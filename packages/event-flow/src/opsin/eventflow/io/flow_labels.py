@@ -1,0 +1,223 @@
+"""Dense flow labels and predictions (``*_flow.h5``).
+
+``flow`` float32 (N, 2, H, W): the displacement in pixels (u first) over ``[flow_start_ts[i], flow_end_ts[i])`` at
+resolution (H, W); invalid pixels are +inf (NaN accepted). Attributes ``event_input_height``,
+``event_input_width`` and ``delta_t`` (the common interval length, 0 if they vary).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from opsin.eventflow.errors import ConfigError, FormatError
+from opsin.eventflow.io._h5util import atomic_h5, open_h5
+
+__all__ = [
+    "FlowLabels",
+    "check_flow_file",
+    "flow_for_interval",
+    "label_path_for",
+    "read_flow_labels",
+    "write_flow_labels",
+]
+
+
+@dataclass
+class FlowLabels:
+    """The content of a ``*_flow.h5`` file.
+
+    Attributes:
+        flow: (N, 2, H, W) float32 displacements in px over each interval.
+        start_ts: (N,) int64 interval starts (us).
+        end_ts: (N,) int64 interval ends (us).
+        event_input_height: sensor height the flow refers to.
+        event_input_width: sensor width the flow refers to.
+        delta_t: the common interval length, 0 if they vary.
+        attrs: every attribute of ``flow``.
+    """
+
+    flow: np.ndarray
+    start_ts: np.ndarray
+    end_ts: np.ndarray
+    event_input_height: int
+    event_input_width: int
+    delta_t: int = 0
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def label_path_for(path: str | Path) -> Path:
+    """Returns the label file of a recording.
+
+    ``X_td.dat``, ``X_cd.dat``, ``X.raw`` and features ``X.h5`` all map to ``X_flow.h5``.
+    """
+    path = Path(path)
+    stem = re.sub(r"_(td|cd)$", "", path.stem)
+    return path.with_name(f"{stem}_flow.h5")
+
+
+def write_flow_labels(
+    path: str | Path,
+    flow: np.ndarray,
+    start_ts: np.ndarray,
+    end_ts: np.ndarray,
+    event_input_height: int,
+    event_input_width: int,
+    delta_t: int | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Writes a ``*_flow.h5`` file atomically.
+
+    Args:
+        path: the output file.
+        flow: (N, 2, H, W) displacements in px (u first), +inf where invalid.
+        start_ts: (N,) increasing interval starts (us).
+        end_ts: (N,) interval ends, each > its start.
+        event_input_height: sensor height.
+        event_input_width: sensor width.
+        delta_t: the ``delta_t`` attribute; by default the common interval length (0 if they vary).
+        attrs: extra attributes of ``flow`` (e.g. ``events_to_tensor`` for predictions).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: inconsistent shapes, starts not increasing or ends not after starts.
+    """
+    arr = np.asarray(flow, dtype=np.float32)
+    starts = np.asarray(start_ts, dtype=np.int64)
+    ends = np.asarray(end_ts, dtype=np.int64)
+    _validate(path, arr.shape, starts, ends, ConfigError)
+    if delta_t is None:
+        lengths = np.unique(ends - starts)
+        delta_t = int(lengths[0]) if lengths.size == 1 else 0
+    with atomic_h5(path) as fh:
+        ds = fh.create_dataset(
+            "flow",
+            data=arr,
+            chunks=(1, *arr.shape[1:]) if arr.shape[0] else None,
+            maxshape=(None, *arr.shape[1:]),
+            compression="gzip",
+        )
+        fh.create_dataset("flow_start_ts", data=starts)
+        fh.create_dataset("flow_end_ts", data=ends)
+        ds.attrs["event_input_height"] = int(event_input_height)
+        ds.attrs["event_input_width"] = int(event_input_width)
+        ds.attrs["delta_t"] = np.uint32(delta_t)
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+    return Path(path)
+
+
+def _validate(
+    path: object,
+    shape: tuple[int, ...],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    error: type[ConfigError] | type[FormatError],
+) -> None:
+    problem = ""
+    if len(shape) != 4 or shape[1] != 2:
+        problem = f"flow must have shape (N, 2, H, W), got {shape}"
+    elif starts.shape != (shape[0],) or ends.shape != (shape[0],):
+        problem = f"flow_start_ts {starts.shape} / flow_end_ts {ends.shape} do not match N={shape[0]}"
+    elif starts.size > 1 and (np.diff(starts) <= 0).any():
+        problem = "flow_start_ts must increase"
+    elif (ends <= starts).any():
+        problem = "every flow_end_ts must be after its flow_start_ts"
+    if problem:
+        if error is FormatError:
+            raise FormatError(path, None, problem)
+        message = f"{path}: {problem}"
+        raise ConfigError(message)
+
+
+def read_flow_labels(path: str | Path) -> FlowLabels:
+    """Reads a ``*_flow.h5`` file (``flow_start_ts``/``flow_end_ts`` or, when missing, i * delta_t).
+
+    Raises:
+        FormatError: missing datasets/attributes or inconsistent shapes.
+    """
+    with open_h5(path) as fh:
+        if "flow" not in fh:
+            raise FormatError(path, None, "no 'flow' dataset: not a flow label file")
+        ds = fh["flow"]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ds.attrs.items()}
+        flow = np.asarray(ds[...], dtype=np.float32)
+        n = flow.shape[0]
+        delta_t = int(attrs.get("delta_t", 0))
+        if "flow_start_ts" in fh and "flow_end_ts" in fh:
+            starts = np.asarray(fh["flow_start_ts"][...], dtype=np.int64)
+            ends = np.asarray(fh["flow_end_ts"][...], dtype=np.int64)
+        elif delta_t > 0:
+            starts = np.arange(n, dtype=np.int64) * delta_t
+            ends = starts + delta_t
+        else:
+            raise FormatError(path, None, "no flow_start_ts/flow_end_ts datasets and no delta_t attribute")
+    _validate(path, flow.shape, starts, ends, FormatError)
+    h, w = flow.shape[2], flow.shape[3]
+    return FlowLabels(
+        flow,
+        starts,
+        ends,
+        int(attrs.get("event_input_height", h)),  # type: ignore[arg-type]
+        int(attrs.get("event_input_width", w)),  # type: ignore[arg-type]
+        delta_t,
+        attrs,
+    )
+
+
+def check_flow_file(path: str | Path) -> FlowLabels:
+    """Validates keys, lengths, shapes and timestamp order of a flow file; returns its content.
+
+    Raises:
+        FormatError: the file is not a valid flow file.
+    """
+    return read_flow_labels(path)
+
+
+def flow_for_interval(labels: FlowLabels, t0: int, t1: int) -> np.ndarray | None:
+    """The ground-truth displacement over ``[t0, t1)`` (px at label resolution), or None where GT does not cover it.
+
+    Inside one GT interval the flow is scaled by (t1 - t0) / (end - start); across several intervals pixel
+    positions are propagated through consecutive flows (nearest lookup) with partial fractions at both ends.
+    Positions leaving the image or hitting invalid GT become +inf.
+    """
+    if t1 <= t0:
+        message = f"empty interval [{t0}, {t1})"
+        raise ConfigError(message)
+    overlap = np.minimum(labels.end_ts, t1) - np.maximum(labels.start_ts, t0)
+    idx = np.flatnonzero(overlap > 0)
+    if idx.size == 0:
+        return None
+    covered = int(overlap[idx].sum())
+    if covered < t1 - t0:
+        return None
+    if idx.size == 1:
+        i = int(idx[0])
+        scale = (t1 - t0) / float(labels.end_ts[i] - labels.start_ts[i])
+        g = labels.flow[i].astype(np.float64) * scale
+        g[:, ~np.isfinite(g).all(axis=0)] = np.inf
+        return g.astype(np.float32)
+    h, w = labels.flow.shape[2:]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    px, py = xs.copy(), ys.copy()
+    valid = np.ones((h, w), dtype=bool)
+    for i in idx.tolist():
+        alpha = overlap[i] / float(labels.end_ts[i] - labels.start_ts[i])
+        xi = np.clip(np.rint(px), 0, w - 1).astype(np.int64)
+        yi = np.clip(np.rint(py), 0, h - 1).astype(np.int64)
+        gu = labels.flow[i, 0][yi, xi].astype(np.float64)
+        gv = labels.flow[i, 1][yi, xi].astype(np.float64)
+        valid &= np.isfinite(gu) & np.isfinite(gv)
+        px = px + alpha * np.where(valid, gu, 0.0)
+        py = py + alpha * np.where(valid, gv, 0.0)
+        valid &= (px > -0.5) & (px < w - 0.5) & (py > -0.5) & (py < h - 0.5)
+    out = np.stack([px - xs, py - ys]).astype(np.float32)
+    out[:, ~valid] = np.inf
+    return out

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from opsin.eventflow import EVENT_CD
+
+
+@pytest.fixture
+def random_events() -> np.ndarray:
+    gen = np.random.default_rng(7)
+    n = 5000
+    ev = np.zeros(n, dtype=EVENT_CD)
+    ev["x"] = gen.integers(0, 640, n)
+    ev["y"] = gen.integers(0, 480, n)
+    ev["p"] = gen.integers(0, 2, n)
+    ev["t"] = np.sort(gen.integers(0, 200_000, n))
+    return ev
