@@ -1,0 +1,1 @@
+"""Generator-independent helpers (visualisation of images and videos, notebook display)."""

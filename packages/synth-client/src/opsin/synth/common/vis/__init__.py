@@ -1,0 +1,1 @@
+"""Visualisation helpers ([analysis] extra): images, videos, notebook display."""
