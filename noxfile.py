@@ -157,6 +157,10 @@ def docs(session: nox.Session) -> None:
 
 # package -> the commands of its end-to-end demo; {out} is the demo's output folder.
 DEMOS: dict[str, list[list[str]]] = {
+    "synth-client": [
+        # Starts the self-hosted service on a free loopback port, renders shapes scenes and VisionFit videos, downloads.
+        ["opsin-synth", "demo", "--out", "{out}/synth"],
+    ],
     "event-flow": [
         # A small synthetic event dataset with exact ground-truth flow, then its event_cube features.
         ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/raw", "--num-sequences", "3", "--height", "64",
