@@ -114,8 +114,8 @@ def write_job_json(out_dir: Path, generator: str, params: Mapping[str, Any]) -> 
 class Generator(abc.ABC):
     """A procedural data generator served by the synth service.
 
-    Subclasses set the class attributes and implement :meth:`estimate` and :meth:`run`. Instances hold no state
-    beyond those attributes, so they pickle cheaply into worker processes.
+    Subclasses set the class attributes and implement :meth:`estimate` and :meth:`render` (or :meth:`run`).
+    Instances hold no state beyond those attributes, so they pickle cheaply into worker processes.
 
     Attributes:
         name: registry name, e.g. ``visionfit-v0.4.0``.
@@ -166,7 +166,6 @@ class Generator(abc.ABC):
     def estimate(self, params: Mapping[str, Any], is_preview: bool) -> int:
         """Return the exact number of frames :meth:`run` renders for these complete params (previews: 1)."""
 
-    @abc.abstractmethod
     def run(
         self,
         params: Mapping[str, Any],
@@ -187,6 +186,20 @@ class Generator(abc.ABC):
         Returns:
             Frames rendered (equal to :meth:`estimate`).
         """
+        with generator_errors(f"{self.name} job in {out_dir}"):
+            return self.render(self._ordered(params), is_preview, seed, Path(out_dir), cancel_event)
+
+    def render(
+        self, params: dict[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
+    ) -> int:
+        """Render one job; called by :meth:`run` with ``params`` in schema order and failures wrapped.
+
+        Built-in generators implement this; a plugin may instead override :meth:`run` itself. Unexpected exceptions
+        become :class:`GeneratorError` naming the generator and the folder; opsin errors (such as
+        :class:`JobCancelledError`) pass through unchanged.
+        """
+        msg = f"{type(self).__name__} must implement render() or override run()"
+        raise NotImplementedError(msg)
 
     def _ordered(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``params`` in schema order (unknown keys kept at the end)."""

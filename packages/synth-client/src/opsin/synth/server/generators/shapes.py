@@ -24,7 +24,6 @@ from opsin.synth.server.generators._base import (
     Generator,
     ParamSpec,
     check_cancelled,
-    generator_errors,
     write_job_json,
 )
 from opsin.synth.server.generators._png import encode_rgb_png
@@ -114,28 +113,10 @@ class ShapesGenerator(Generator):
         """``num_images`` (1 for a preview)."""
         return 1 if is_preview else int(params.get("num_images", 20))
 
-    def run(
-        self,
-        params: Mapping[str, Any],
-        is_preview: bool,
-        seed: int,
-        out_dir: Path,
-        cancel_event: CancelEvent | None = None,
+    def render(
+        self, params: dict[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
     ) -> int:
-        """Render the images and write the COCO and GeoJSON annotations into ``out_dir``.
-
-        Raises:
-            JobCancelledError: ``cancel_event`` was set.
-            GeneratorError: rendering failed (the message names the generator and the folder).
-        """
-        with generator_errors(f"{self.name} job in {out_dir}"):
-            return self._render_job(params, is_preview, seed, Path(out_dir), cancel_event)
-
-    def _render_job(
-        self, params: Mapping[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
-    ) -> int:
-        params = self._ordered(params)
-        out_dir = Path(out_dir)
+        """Render the job into ``out_dir`` (see the module docstring for the files)."""
         num = self.estimate(params, is_preview)
         classes = [c for c in CLASSES if c in _parse_classes(str(params["classes"]))] or list(CLASSES)
         (out_dir / "images").mkdir(exist_ok=True)

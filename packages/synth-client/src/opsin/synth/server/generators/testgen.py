@@ -41,19 +41,13 @@ class TestGenerator(Generator):
         """Return ``param1`` frames (1 for a preview)."""
         return 1 if is_preview else int(params.get("param1", 1))
 
-    def run(
-        self,
-        params: Mapping[str, Any],
-        is_preview: bool,
-        seed: int,
-        out_dir: Path,
-        cancel_event: CancelEvent | None = None,
+    def render(
+        self, params: dict[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
     ) -> int:
         """Write ``job.json``, ``video_preview.png`` (frame 0) and ``labels.json`` into ``out_dir``."""
         import cv2
         import numpy as np
 
-        params = self._ordered(params)
         num_frames = self.estimate(params, is_preview)
         what = f"{self.name} job in {out_dir}"
         images: list[dict[str, Any]] = []

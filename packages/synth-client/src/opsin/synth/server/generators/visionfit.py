@@ -23,7 +23,6 @@ from opsin.synth.server.generators._base import (
     Generator,
     ParamSpec,
     check_cancelled,
-    generator_errors,
     write_job_json,
 )
 from opsin.synth.server.generators._motion import EXERCISES, frame_count
@@ -96,32 +95,14 @@ class VisionFitGenerator(Generator):
         """Exact frame count (§7.3): ``max(1, round(D * frame_rate))``, previews 1."""
         return frame_count(self._ordered(params), is_preview)
 
-    def run(
-        self,
-        params: Mapping[str, Any],
-        is_preview: bool,
-        seed: int,
-        out_dir: Path,
-        cancel_event: CancelEvent | None = None,
+    def render(
+        self, params: dict[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
     ) -> int:
-        """Render the job into ``out_dir`` (see the module docstring for the files) and return the frame count.
-
-        Raises:
-            JobCancelledError: ``cancel_event`` was set.
-            GeneratorError: rendering failed (the message names the generator and the folder).
-        """
-        with generator_errors(f"{self.name} job in {out_dir}"):
-            return self._render_job(params, is_preview, seed, Path(out_dir), cancel_event)
-
-    def _render_job(
-        self, params: Mapping[str, Any], is_preview: bool, seed: int, out_dir: Path, cancel_event: CancelEvent | None
-    ) -> int:
+        """Render the job into ``out_dir`` (see the module docstring for the files)."""
         import cv2
 
         from opsin.synth.server.generators._render import JobScene
 
-        params = self._ordered(params)
-        out_dir = Path(out_dir)
         num_frames = self.estimate(params, is_preview)
         what = f"{self.name} job in {out_dir}"
         scene = JobScene.build(params, seed, num_frames)
