@@ -1,0 +1,37 @@
+import os
+
+import numpy as np
+import tifffile
+
+from opsin.iq.datasets import DSModifier_dir, DSWrapper
+from opsin.iq.datasets.ds_tools import format_param_value
+from opsin.iq.sanity import Rasterize
+
+
+def test_rasterize_creates_masks_and_dir_modifier_carries_them(geo_ds):
+    written = Rasterize(str(geo_ds / "annots.geojson")).run()
+    images = sorted(os.listdir(geo_ds / "images"))
+    assert sorted(os.path.basename(p) for p in written) == [f"{n}_mask" for n in images]
+    dsw = DSWrapper(data_path=str(geo_ds))
+    assert dsw.mask_annotations_dir == str(geo_ds / "images") + "_mask"
+    out = dsw.modify(DSModifier_dir())
+    assert sorted(os.listdir(os.path.join(out.data_path, "images_mask"))) == [f"{n}_mask" for n in images]
+    assert out.mask_annotations_dir.endswith("images_mask")
+
+
+def test_rasterize_is_not_inverted(geo_ds):
+    Rasterize(str(geo_ds / "annots.geojson")).run()
+    # the largest polygon of the fixture (297 m2 ~ 1188 px at 0.5 m) lies in this image
+    mask = tifffile.imread(geo_ds / "images_mask" / "sample_geotiff_733826_3724959.tif_mask")
+    assert mask.dtype == np.uint8
+    assert mask.shape == (90, 90)
+    inside = int((mask == 0).sum())
+    assert 1100 < inside < 1300
+    assert int((mask == 255).sum()) == 90 * 90 - inside
+
+
+def test_format_param_value():
+    assert format_param_value(2.0) == "2.0"
+    assert format_param_value(0.3 * 2) == "0.6"
+    assert format_param_value(5) == "5"
+    assert format_param_value("xview") == "xview"
