@@ -114,3 +114,15 @@ def test_output_root(coco_ds, tmp_path):
     _, mod_path, parent = DSModifier(output_root=str(out_root)).modify(data_path=str(coco_ds))
     assert mod_path == os.path.join(str(out_root), "ds_coco_dataset#base_modifier")
     assert parent == str(out_root)
+
+
+def test_sidecar_json_files_do_not_hide_the_coco_file(coco_ds):
+    # A synth-service shapes job folder: images/ + annotations.json (COCO) + job.json + timing.json sidecars.
+    (coco_ds / "job.json").write_text('{"name": "shapes-v0.1.0", "params": {}}')
+    (coco_ds / "timing.json").write_text('{"num_frames": 10}')
+    dsw = DSWrapper(data_path=str(coco_ds))
+    assert dsw.json_annotations == str(coco_ds / "coco_annotations.json")
+    # Two COCO files stay ambiguous.
+    shutil.copy(coco_ds / "coco_annotations.json", coco_ds / "second.json")
+    with pytest.raises(DSLayoutError, match=r"several .json"):
+        DSWrapper(data_path=str(coco_ds))

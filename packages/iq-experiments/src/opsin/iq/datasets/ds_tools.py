@@ -65,8 +65,22 @@ def find_image_folder(data_path: str) -> str:
     return os.path.join(data_path, names[0])
 
 
+def _is_coco_file(path: str) -> bool:
+    """Tell whether a JSON file holds a COCO object (``images`` and ``annotations`` at the top level)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "images" in data and "annotations" in data
+
+
 def find_annotation_file(data_path: str, ext: str) -> str | None:
     """Return the only ``*<ext>`` file at the top of ``data_path``, or None when there is none.
+
+    When several ``*.json`` files sit there, the one that is a COCO object wins, so dataset folders that carry
+    sidecar metadata (a synth service job folder holds ``job.json`` and ``timing.json`` beside
+    ``annotations.json``) stay valid datasets.
 
     Args:
         data_path: the dataset folder.
@@ -83,6 +97,10 @@ def find_annotation_file(data_path: str, ext: str) -> str | None:
         for n in sorted(os.listdir(data_path))
         if not n.startswith(".") and n.lower().endswith(ext) and os.path.isfile(os.path.join(data_path, n))
     ]
+    if len(names) > 1 and ext == ".json":
+        coco = [n for n in names if _is_coco_file(os.path.join(data_path, n))]
+        if len(coco) == 1:
+            return os.path.join(data_path, coco[0])
     if len(names) > 1:
         msg = f"dataset {data_path}: found several {ext} annotation files ({', '.join(names)}); pass one explicitly"
         raise DSLayoutError(msg)
