@@ -161,6 +161,10 @@ DEMOS: dict[str, list[list[str]]] = {
         # Starts the self-hosted service on a free loopback port, renders shapes scenes and VisionFit videos, downloads.
         ["opsin-synth", "demo", "--out", "{out}/synth"],
     ],
+    "iq-experiments": [
+        # Synthetic dataset, JPEG quality x learning rate grid tracked in mlflow, SNR/sharpness, a PNG plot.
+        ["opsin-iq", "demo", "-o", "{out}/iq", "--workers", "2"],
+    ],
     "event-flow": [
         # A small synthetic event dataset with exact ground-truth flow, then its event_cube features.
         ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/raw", "--num-sequences", "3", "--height", "64",
@@ -180,11 +184,20 @@ def demo(session: nox.Session) -> None:
         args += _spec(folder, editable=False)
     session.install(*args)
     out = Path(session.create_tmp()) / "out"
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     for folder, commands in DEMOS.items():
         session.log(f"demo of {folder}")
         for command in commands:
             session.run(*(part.format(out=out) for part in command))
+    # The packages meet through files: a shapes job rendered by the synth service is an iq-experiments dataset.
+    shapes_jobs = sorted(p.parent for p in (out / "synth").glob("*/*/annotations.json"))
+    if shapes_jobs:
+        session.log(f"iq-experiments on the synth service's shapes job {shapes_jobs[0].name}")
+        session.run("opsin-iq", "sanity", str(shapes_jobs[0]), "--output-path", str(out / "iq-sanity"), "--output",
+                    str(out / "iq-sanity.json"))  # fmt: skip
+        session.run("opsin-iq", "stats", str(shapes_jobs[0]), "--output-path", str(out / "iq-stats"), "--output",
+                    str(out / "iq-stats.json"))  # fmt: skip
     for folder in missing:
         session.log(f"{folder}: no demo entry point yet (it is a library, or its demo lands with a later issue)")
     session.log(f"demo output: {out}")

@@ -234,5 +234,10 @@ def sharpness(path: str, ext: str, esf_model: str, edge_length: int, jobs: int, 
     _emit(result, output)
 
 
+# The experiment commands (run, info, runs, plot, demo) live in their own module; imported last to avoid a cycle.
+from opsin.iq._cli_experiments import register as _register_experiment_commands  # noqa: E402
+
+_register_experiment_commands(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

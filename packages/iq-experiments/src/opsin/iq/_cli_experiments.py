@@ -1,0 +1,299 @@
+"""``opsin-iq`` experiment commands: ``run EXPERIMENT.toml``, ``info``, ``runs``, ``plot`` and ``demo``.
+
+Attach them to the ``opsin-iq`` click group with :func:`register`. An experiment file looks like::
+
+    experiment_name = "jpg-sweep"
+    script = "train.py"            # or "example:objectness" for the bundled script
+    train_ds = "data/ds_coco_dataset"
+    # val_ds, test_ds, repetitions = 1, max_workers, executor = "local" | "dask://host:port",
+    # tracking_uri, mlflow_monitoring = false, timeout_s, tmp_dir, resume = true
+
+    [extra_train_params]
+    lr = [0.05, 0.5]
+
+    [[modifiers]]
+    type = "jpg"                   # base, jpg, quant, blur, gsd, sharpness, snr, rer
+    params = { quality = [10, 50, 90] }   # a list sweeps: one modifier per value
+
+Relative paths are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import sys
+import tomllib
+import typing as t
+from pathlib import Path
+
+import click
+
+__all__ = ["MODIFIER_TYPES", "load_experiment_file", "register"]
+
+#: ``type`` names of ``[[modifiers]]`` -> class names in :mod:`opsin.iq.datasets`.
+MODIFIER_TYPES: dict[str, str] = {
+    "base": "DSModifier",
+    "blur": "DSModifier_blur",
+    "gsd": "DSModifier_gsd",
+    "jpg": "DSModifier_jpg",
+    "quant": "DSModifier_quant",
+    "rer": "DSModifier_rer",
+    "sharpness": "DSModifier_sharpness",
+    "snr": "DSModifier_snr",
+}
+
+_KEYS = {
+    "experiment_name",
+    "script",
+    "train_ds",
+    "val_ds",
+    "test_ds",
+    "repetitions",
+    "max_workers",
+    "executor",
+    "tracking_uri",
+    "registry_uri",
+    "mlflow_monitoring",
+    "timeout_s",
+    "tmp_dir",
+    "resume",
+    "extra_train_params",
+    "modifiers",
+    "python",
+}
+
+
+class ExperimentFileError(click.ClickException):
+    """An experiment file is missing, unreadable or inconsistent (exit code 2)."""
+
+    exit_code = 2
+
+
+def _path(base: Path, value: str) -> str:
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _modifiers(entries: list[dict[str, t.Any]], where: str) -> list[t.Any]:
+    import opsin.iq.datasets as datasets
+
+    mods: list[t.Any] = []
+    for i, entry in enumerate(entries):
+        kind = entry.get("type", "")
+        if kind not in MODIFIER_TYPES:
+            msg = f"{where}: modifiers[{i}].type {kind!r} unknown (use one of {sorted(MODIFIER_TYPES)})"
+            raise ExperimentFileError(msg)
+        cls = getattr(datasets, MODIFIER_TYPES[kind])
+        params = dict(entry.get("params", {}))
+        sweep = [k for k, v in params.items() if isinstance(v, list)]
+        for combo in itertools.product(*(params[k] for k in sweep)):
+            p = {**params, **dict(zip(sweep, combo, strict=True))}
+            mods.append(cls() if kind == "base" else cls(params=p))
+    return mods
+
+
+def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
+    """Build an :class:`~opsin.iq.experiments.ExperimentSetup` from a TOML experiment file.
+
+    Raises:
+        ExperimentFileError: unknown keys, missing ``experiment_name``/``script``/``train_ds``/``modifiers``,
+            unknown modifier types.
+    """
+    from opsin.iq.datasets import DSWrapper
+    from opsin.iq.experiments import ExperimentSetup, PythonScriptTaskExecution, example_script_path
+
+    file = Path(path).resolve()
+    try:
+        cfg = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        msg = f"cannot read experiment file {file}: {exc}"
+        raise ExperimentFileError(msg) from exc
+    unknown = sorted(set(cfg) - _KEYS)
+    if unknown:
+        msg = f"{file}: unknown keys {unknown} (known: {sorted(_KEYS)})"
+        raise ExperimentFileError(msg)
+    missing = [k for k in ("experiment_name", "script", "train_ds", "modifiers") if not cfg.get(k)]
+    if missing:
+        msg = f"{file}: missing {missing}"
+        raise ExperimentFileError(msg)
+    base = file.parent
+    script = str(cfg["script"])
+    script_path = example_script_path(script.split(":", 1)[1]) if script.startswith("example:") else _path(base, script)
+    task = PythonScriptTaskExecution(
+        script_path,
+        tmp_dir=_path(base, cfg["tmp_dir"]) if cfg.get("tmp_dir") else None,
+        python_executable=cfg.get("python", sys.executable),
+        timeout_s=cfg.get("timeout_s"),
+    )
+
+    def wrapper(key: str) -> t.Any:
+        return DSWrapper(data_path=_path(base, cfg[key])) if cfg.get(key) else None
+
+    return ExperimentSetup(
+        experiment_name=cfg["experiment_name"],
+        task_instance=task,
+        ref_dsw_train=wrapper("train_ds"),
+        ds_modifiers_list=_modifiers(cfg["modifiers"], str(file)),
+        ref_dsw_val=wrapper("val_ds"),
+        ref_dsw_test=wrapper("test_ds"),
+        extra_train_params=cfg.get("extra_train_params"),
+        repetitions=int(cfg.get("repetitions", 1)),
+        cloud_options={"tracking_uri": cfg.get("tracking_uri", ""), "registry_uri": cfg.get("registry_uri", "")},
+        mlflow_monitoring=bool(cfg.get("mlflow_monitoring", False)),
+        executor=cfg.get("executor"),
+        max_workers=cfg.get("max_workers"),
+        resume=bool(cfg.get("resume", True)),
+    )
+
+
+def _info(name: str, tracking_uri: str | None) -> t.Any:
+    from opsin.iq.errors import ExperimentNotFound
+    from opsin.iq.experiments import ExperimentInfo
+
+    try:
+        return ExperimentInfo(name, tracking_uri=tracking_uri)
+    except ExperimentNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _metric_names(info: t.Any) -> list[str]:
+    names: set[str] = set()
+    for run in info.runs.values():
+        names.update(run["metrics_dict"])
+    return sorted(names)
+
+
+def _numeric(df: t.Any) -> t.Any:
+    import pandas as pd
+
+    for col in df.columns:
+        if col != "name":
+            converted = pd.to_numeric(df[col], errors="coerce")
+            if converted.notna().sum() == df[col].notna().sum():
+                df[col] = converted
+    return df
+
+
+_tracking_option = click.option("--tracking-uri", default=None, help="mlflow tracking URI (default: as the library).")
+
+
+@click.command("run")
+@click.argument("experiment_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--max-workers", type=int, default=None, help="Runs in flight (overrides the file).")
+def run_cmd(experiment_file: str, max_workers: int | None) -> None:
+    """Run the experiment described by EXPERIMENT_FILE (TOML); exit code 1 when a run failed."""
+    setup = load_experiment_file(experiment_file)
+    if max_workers is not None:
+        setup.max_workers = max_workers
+    outcomes = setup.execute()
+    width = max(len(o.run_name) for o in outcomes)
+    for o in outcomes:
+        note = " (already finished)" if o.skipped else ""
+        click.echo(f"{o.run_name:<{width}}  {o.status:<8}  rc={o.returncode}  {o.duration_s:7.2f}s  {o.run_id}{note}")
+    failed = sum(o.status != "FINISHED" for o in outcomes)
+    click.echo(f"{len(outcomes) - failed}/{len(outcomes)} runs finished; tracking: {setup.tracking_uri}")
+    if failed:
+        sys.exit(1)
+
+
+@click.command("info")
+@click.argument("experiment_name")
+@_tracking_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON here.")
+def info_cmd(experiment_name: str, tracking_uri: str | None, output: str | None) -> None:
+    """Print an experiment's runs (params, metrics, tags, artifact paths) as JSON."""
+    from opsin.core import atomic_write_text, dumps_json
+
+    info = _info(experiment_name, tracking_uri)
+    text = dumps_json({"experiment_id": info.experiment_id, "runs": info.runs}, indent=2, allow_nan=True)
+    if output:
+        atomic_write_text(output, text + "\n")
+    else:
+        click.echo(text)
+
+
+@click.command("runs")
+@click.argument("experiment_name")
+@_tracking_option
+@click.option("-p", "--param", "params", multiple=True, help="Dataset/run params as columns (default: modifier).")
+@click.option("-m", "--metric", "metrics", multiple=True, help="Metrics as columns (default: every metric).")
+@click.option("--include-failed", is_flag=True, help="Also list FAILED runs.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a text table.")
+def runs_cmd(
+    experiment_name: str,
+    tracking_uri: str | None,
+    params: tuple[str, ...],
+    metrics: tuple[str, ...],
+    include_failed: bool,
+    as_csv: bool,
+) -> None:
+    """Print an experiment as a table: one row per run, params then metrics."""
+    info = _info(experiment_name, tracking_uri)
+    df = info.get_df(
+        list(params) or ["modifier"], list(metrics) or _metric_names(info), dropna=False, include_failed=include_failed
+    )
+    df = _numeric(df)
+    click.echo(df.to_csv(index=False) if as_csv else df.to_string(index=False))
+
+
+@click.command("plot")
+@click.argument("experiment_name")
+@_tracking_option
+@click.option("-x", "--x", "xvar", default="ds_modifier", show_default=True, help="x column (ds_<param> or metric).")
+@click.option("-y", "--y", "yvar", required=True, help="The metric on the y axis.")
+@click.option("-l", "--legend", "legend", default=None, help="One series per value of this column.")
+@click.option("-k", "--kind", type=click.Choice(["lineplot", "bars", "scatter"]), default="lineplot")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@click.option("--title", default=None)
+def plot_cmd(
+    experiment_name: str,
+    tracking_uri: str | None,
+    xvar: str,
+    yvar: str,
+    legend: str | None,
+    kind: str,
+    output: str,
+    title: str | None,
+) -> None:
+    """Plot a metric of an experiment's runs against a param (mean +/- std over repetitions) as a PNG."""
+    from opsin.iq.experiments import ExperimentVisual
+
+    info = _info(experiment_name, tracking_uri)
+    params, metrics = [], [yvar]
+    for col in (xvar, legend):
+        if col and col.startswith("ds_"):
+            params.append(col[3:])
+        elif col and col not in metrics:
+            metrics.append(col)
+    df = _numeric(info.get_df(params, metrics, dropna=True))
+    if df.empty:
+        msg = f"experiment {experiment_name!r} has no finished run with {[*params, *metrics]}"
+        raise click.ClickException(msg)
+    ExperimentVisual(df, output).visualize(plot_kind=kind, xvar=xvar, yvar=yvar, legend_var=legend, title=title)
+    click.echo(output)
+
+
+@click.command("demo")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="opsin-iq-demo", show_default=True)
+@click.option("--workers", type=int, default=None, help="Runs in flight (default: CPUs, at most 4).")
+@click.option("--no-metrics", is_flag=True, help="Skip the SNR/sharpness measurements.")
+def demo_cmd(out_dir: str, workers: int | None, no_metrics: bool) -> None:
+    """Offline end-to-end demo: synthetic dataset, JPEG 5/95 x lr 0.1/1.0, SNR/sharpness, a PNG plot."""
+    from opsin.iq.experiments._demo import run_demo
+
+    summary = run_demo(out_dir, max_workers=workers, metrics=not no_metrics)
+    df = summary["table"]
+    click.echo(df.to_string(index=False, float_format=lambda v: "nan" if math.isnan(v) else f"{v:.3f}"))
+    click.echo(json.dumps({k: summary[k] for k in ("experiment", "tracking_uri", "runs", "plot")}))
+    click.echo(f"demo finished in {summary['seconds']:.1f} s")
+    if any(s != "FINISHED" for s in summary["runs"]):
+        sys.exit(1)
+
+
+def register(group: click.Group) -> None:
+    """Add ``run``, ``info``, ``runs``, ``plot`` and ``demo`` to the ``opsin-iq`` group."""
+    for command in (run_cmd, info_cmd, runs_cmd, plot_cmd, demo_cmd):
+        group.add_command(command)

@@ -1,0 +1,72 @@
+"""Experiments on mlflow: run a training task over modified datasets, read the runs back, plot them.
+
+``ExperimentSetup`` builds the grid (modifiers x hyper-parameter product x repetitions) and runs it as nested
+mlflow runs; ``ExperimentInfo`` reads an experiment back (and applies new metrics to past runs);
+``ExperimentVisual`` plots the resulting data frames.
+
+Names are imported on first use, so that worker processes that only run training scripts do not pay for pandas,
+matplotlib or mlflow imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsin.iq.errors import ExperimentNotFound, TaskFailed
+    from opsin.iq.experiments._info import ExperimentInfo
+    from opsin.iq.experiments._setup import ExperimentSetup, GridPoint
+    from opsin.iq.experiments._visual import ExperimentVisual
+    from opsin.iq.experiments.examples import example_script_path
+    from opsin.iq.experiments.task_execution import (
+        PythonScriptTaskExecution,
+        RunOutcome,
+        TaskExecution,
+        TaskTimeoutError,
+        get_hash,
+    )
+
+__all__ = [
+    "ExperimentInfo",
+    "ExperimentNotFound",
+    "ExperimentSetup",
+    "ExperimentVisual",
+    "GridPoint",
+    "PythonScriptTaskExecution",
+    "RunOutcome",
+    "TaskExecution",
+    "TaskFailed",
+    "TaskTimeoutError",
+    "example_script_path",
+    "get_hash",
+]
+
+_WHERE = {
+    "ExperimentInfo": "opsin.iq.experiments._info",
+    "ExperimentNotFound": "opsin.iq.errors",
+    "ExperimentSetup": "opsin.iq.experiments._setup",
+    "ExperimentVisual": "opsin.iq.experiments._visual",
+    "GridPoint": "opsin.iq.experiments._setup",
+    "PythonScriptTaskExecution": "opsin.iq.experiments.task_execution",
+    "RunOutcome": "opsin.iq.experiments.task_execution",
+    "TaskExecution": "opsin.iq.experiments.task_execution",
+    "TaskFailed": "opsin.iq.errors",
+    "TaskTimeoutError": "opsin.iq.experiments.task_execution",
+    "example_script_path": "opsin.iq.experiments.examples",
+    "get_hash": "opsin.iq.experiments.task_execution",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
