@@ -48,15 +48,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         req_in = Path(tmp) / "requirements.in"
         req_in.write_text("\n".join(requirements()) + "\n")
+        # Seeding the output file with today's pins makes uv keep them where they still fit (no silent upgrades).
+        req_out = Path(tmp) / "constraints.txt"
+        # (torch is seeded as the local CPU build; its public-version pin would pull CUDA packages into the pins.)
+        seed = (ROOT / "constraints.txt").read_text().replace("\ntorch==2.13.0\n", "\ntorch==2.13.0+cpu\n")
+        req_out.write_text(seed)
         result = subprocess.run(
             ["uv", "pip", "compile", str(req_in), "--python-version", "3.11", "--no-header", "--no-annotate",
-             "--quiet"],
+             "--quiet", "--output-file", str(req_out)],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
-    if result.returncode != 0:
-        print(result.stderr, file=sys.stderr)
-        return result.returncode
-    pins = [line for line in result.stdout.splitlines() if line and not line.startswith("#")]
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            return result.returncode
+        compiled = req_out.read_text()
+    pins = [line for line in compiled.splitlines() if line and not line.startswith("#")]
     # Resolution picks the local "+cpu" build; pin the public version, which matches it and PyPI's CPU index alike.
     pins = [FIXED.get(line.split("==")[0].lower(), line) for line in pins]
     (ROOT / "constraints.txt").write_text(HEADER + "\n".join(pins) + "\n")

@@ -116,8 +116,12 @@ def get_context(request: Request) -> ServiceContext:
     return ctx
 
 
-def require_user(request: Request, authorization: Annotated[str | None, Depends(_token_header)] = None) -> User:
-    """Authenticate ``Authorization: Token <token>``: 401 when missing/unknown, 403 when deactivated."""
+async def require_user(request: Request, authorization: Annotated[str | None, Depends(_token_header)] = None) -> User:
+    """Authenticate ``Authorization: Token <token>``: 401 when missing/unknown, 403 when deactivated.
+
+    Async on purpose: a sync dependency costs a thread-pool round trip on every request, which dominated the
+    status-poll path; the token cache answers almost every call, and a miss is one indexed SQLite read.
+    """
     challenge = {"WWW-Authenticate": "Token"}
     scheme, _, token = (authorization or "").strip().partition(" ")
     token = token.strip()
