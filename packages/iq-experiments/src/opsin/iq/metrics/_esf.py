@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 from scipy import interpolate, optimize, special
 
-__all__ = ["EdgeResult", "gaussian", "measure_edge", "model_esf", "model_esf_erf"]
+from opsin.iq.metrics._fit import fit_batch, gaussian_batch, logistic_batch
+
+__all__ = ["EdgeResult", "gaussian", "measure_edge", "measure_edges", "model_esf", "model_esf_erf"]
 
 EdgeResult = dict[str, Any]
 
@@ -146,23 +148,25 @@ def _edge_line(patch: np.ndarray) -> tuple[float, float] | None:
     return float(m), float(c)
 
 
-def _transects(patch: np.ndarray, m: float, c: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Samples ``(signed distance, value)`` along lines perpendicular to the edge, every half row from row 3."""
+def _transects(patch: np.ndarray, m: float, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``(signed distance, value)`` along lines perpendicular to the edge, every half row from row 3.
+
+    Returns:
+        ``(dist, vals)``, each ``(transects, width)``; transects leaving the patch or all zero are dropped.
+    """
     nrows, ncols = patch.shape
     cols = np.arange(ncols, dtype=np.float64)
     norm = math.sqrt(1.0 + m * m)
-    out = []
-    for y in np.arange(3.0, nrows - 3, 0.5):
-        ec = m * y + c
-        rr = np.rint(y - m * (cols - ec)).astype(int)
-        if rr.min() < 0 or rr.max() >= nrows:
-            continue
-        vals = patch[rr, cols.astype(int)]
-        if not np.any(vals):
-            continue
-        dist = (cols - (m * rr + c)) / norm
-        out.append((dist, vals))
-    return out
+    ys = np.arange(3.0, nrows - 3, 0.5)
+    ec = m * ys + c
+    rr = np.rint(ys[:, None] - m * (cols[None, :] - ec[:, None])).astype(int)
+    inside = (rr.min(axis=1) >= 0) & (rr.max(axis=1) < nrows)
+    rr = rr[inside]
+    vals = patch[rr, np.arange(ncols)[None, :]]
+    nonzero = np.any(vals, axis=1)
+    rr, vals = rr[nonzero], vals[nonzero]
+    dist = (cols[None, :] - (m * rr + c)) / norm
+    return dist, vals
 
 
 def _rer(f: Any, xs: np.ndarray) -> float:
@@ -215,78 +219,212 @@ def measure_edge(
         ``{"RER", "FWHM", "MTF_NYQ", "MTF_halfNYQ", ["mtf_curve"]}`` (values may be None), or None when a gate
         rejects the edge.
     """
-    line = _edge_line(patch)
-    if line is None:
-        return None
-    m, c = line
-    strict = esf_model == "erf"
-    if strict:
-        if abs(math.degrees(math.atan(m))) > 15:
-            return None
-    elif abs(90.0 - math.degrees(math.atan(c))) > 15:  # the original's gate (on the intercept), kept
-        return None
-    if strict:
-        return _measure_erf(patch, m, c, r2_threshold, snr_threshold)
-    tr = _transects(patch, m, c)
-    if len(tr) < 5:
-        return None
-    return _measure_logistic(tr, patch.shape[1], r2_threshold, snr_threshold, want_mtf_curve)
+    return measure_edges(
+        [patch],
+        r2_threshold=r2_threshold,
+        snr_threshold=snr_threshold,
+        esf_model=esf_model,
+        want_mtf_curve=want_mtf_curve,
+    )[0]
 
 
-def _measure_logistic(
-    tr: list[tuple[np.ndarray, np.ndarray]], width: int, r2_threshold: float, snr_threshold: float, curve: bool
-) -> EdgeResult | None:
-    x = np.round(np.arange(-(width // 2), width // 2, 0.1), 1)
-    profiles = []
-    same_d: list[np.ndarray] = []
-    same_v: list[np.ndarray] = []
-    for dist, vals in tr:
-        order = np.argsort(dist, kind="stable")
-        d, v = dist[order], vals[order]
-        keep = np.concatenate(([True], np.diff(d) > 1e-9))
-        if keep.sum() < 4:
+def measure_edges(
+    patches: list[np.ndarray],
+    *,
+    r2_threshold: float = 0.995,
+    snr_threshold: float = 50.0,
+    esf_model: str = "logistic",
+    want_mtf_curve: bool = False,
+) -> list[EdgeResult | None]:
+    """:func:`measure_edge` for many patches; the logistic mode runs its model fits for all edges at once."""
+    out: list[EdgeResult | None] = [None] * len(patches)
+    groups: dict[int, list[tuple[int, tuple[np.ndarray, np.ndarray]]]] = {}
+    for i, patch in enumerate(patches):
+        line = _edge_line(patch)
+        if line is None:
             continue
-        if keep.all():
-            same_d.append(d)
-            same_v.append(v)
-        else:
-            profiles.append(interpolate.CubicSpline(d[keep], v[keep])(x))
-    if same_d:
-        profiles += list(_cubic_batch(same_d, same_v, x))
-    if len(profiles) < 5:
-        return None
-    esf = np.mean(profiles, axis=0)
-    diff = np.abs(np.diff(esf))
+        m, c = line
+        if esf_model == "erf":
+            if abs(math.degrees(math.atan(m))) <= 15:
+                out[i] = _measure_erf(patch, m, c, r2_threshold, snr_threshold)
+            continue
+        if abs(90.0 - math.degrees(math.atan(c))) > 15:  # the original's gate (on the intercept), kept
+            continue
+        tr = _transects(patch, m, c)
+        if tr[0].shape[0] >= 5:
+            groups.setdefault(patch.shape[1], []).append((i, tr))
+    for width, items in groups.items():
+        esfs = _esf_profiles([tr for _i, tr in items], width)
+        chosen = [(i, e) for (i, _tr), e in zip(items, esfs, strict=True) if e is not None]
+        if not chosen:
+            continue
+        res = _logistic_batch(width, np.stack([e for _i, e in chosen]), r2_threshold, snr_threshold, want_mtf_curve)
+        for (i, _e), r in zip(chosen, res, strict=True):
+            out[i] = r
+    return out
+
+
+def _esf_grid(width: int) -> np.ndarray:
+    return np.round(np.arange(-(width // 2), width // 2, 0.1), 1)
+
+
+def _esf_profiles(trs: list[tuple[np.ndarray, np.ndarray]], width: int) -> list[np.ndarray | None]:
+    """Per edge, the mean of its transects resampled on the 0.1 px grid, centred on its steepest step.
+
+    All transects of all edges are sorted and splined together; None where fewer than 5 transects are usable.
+    """
+    x = _esf_grid(width)
+    out: list[np.ndarray | None] = [None] * len(trs)
+    if not trs:
+        return out
+    owner = np.concatenate([np.full(d.shape[0], k) for k, (d, _v) in enumerate(trs)])
+    dist = np.concatenate([d for d, _v in trs])
+    vals = np.concatenate([v for _d, v in trs])
+    order = np.argsort(dist, axis=1, kind="stable")
+    dist = np.take_along_axis(dist, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    keep = np.concatenate([np.ones((dist.shape[0], 1), dtype=bool), np.diff(dist, axis=1) > 1e-9], axis=1)
+    nkeep = keep.sum(axis=1)
+    full = nkeep == dist.shape[1]
+    profiles = np.full((dist.shape[0], x.size), np.nan)
+    if full.any():
+        profiles[full] = _cubic_batch(list(dist[full]), list(vals[full]), x)
+    for t in np.nonzero(~full & (nkeep >= 4))[0]:
+        profiles[t] = interpolate.CubicSpline(dist[t][keep[t]], vals[t][keep[t]])(x)
+    usable = full | (nkeep >= 4)
     central = np.nonzero(np.abs(x[:-1]) <= 3)[0]
-    peak = int(central[np.argmax(diff[central])])
-    esf = np.roll(esf, esf.size // 2 - peak)
-    lsf = np.abs(np.diff(esf))
+    for k in range(len(trs)):
+        rows = np.nonzero((owner == k) & usable)[0]
+        if rows.size < 5:
+            continue
+        esf = np.mean(profiles[rows], axis=0)
+        diff = np.abs(np.diff(esf))
+        peak = int(central[np.argmax(diff[central])])
+        out[k] = np.asarray(np.roll(esf, esf.size // 2 - peak))
+    return out
+
+
+def _fit_rows(model: Any, x: np.ndarray, y: np.ndarray, w: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched fits of ``model`` (:func:`gaussian` or :func:`model_esf`) with a per-row MINPACK fallback.
+
+    A row the batched iteration leaves unconverged at a plausible point (finite, moderate, width above 0.05 px) is
+    refitted alone from ``p0`` as the original did, so a slowly converging but regular fit is not lost.
+    """
+    p, ok = fit_batch(gaussian_batch if model is gaussian else logistic_batch, x, y, w, p0)
+    with np.errstate(invalid="ignore"):
+        plausible = np.all(np.isfinite(p), axis=1) & (np.max(np.abs(p), axis=1) < 1e4) & (np.abs(p[:, 2]) > 0.05)
+    for i in np.nonzero(~ok & plausible)[0]:
+        res = _fit(model, x[i][w[i]], y[i][w[i]], [float(v) for v in p0[i]])
+        if res is not None:
+            p[i], ok[i] = res, True
+    return p, ok
+
+
+def _logistic_batch(
+    width: int, esfs: np.ndarray, r2_threshold: float, snr_threshold: float, curve: bool
+) -> list[EdgeResult | None]:
+    """Steps 5-8 for a stack of centred ESFs ``(B, N)`` on the grid of ``width``; the fits run batched."""
+    nb = esfs.shape[0]
+    out: list[EdgeResult | None] = [None] * nb
+    x = _esf_grid(width)
     xl = x[:-1]
-    g = _fit(gaussian, xl, lsf, [50.0, 0.0, 1.0])
-    if g is None:
-        return None
-    x0, s = abs(float(g[1])), abs(float(g[2]))
-    lim_e = round(2 * (x0 + 3 * s)) / 2 + 0.5
-    lim_l = round(2 * (x0 + 5 * s)) / 2 + 0.5
-    sel_e = np.abs(x) <= lim_e
-    sel_l = np.abs(xl) <= lim_l
-    if sel_e.sum() < 8 or sel_l.sum() < 5:
-        return None
+    lsf = np.abs(np.diff(esfs, axis=1))
+    xl_b = np.broadcast_to(xl, lsf.shape)
+    g, ok = _fit_rows(gaussian, xl_b, lsf, np.ones(lsf.shape, dtype=bool), np.tile([50.0, 0.0, 1.0], (nb, 1)))
+    x0, s = np.abs(g[:, 1]), np.abs(g[:, 2])
+    with np.errstate(invalid="ignore"):
+        lim_e = np.round(2 * (x0 + 3 * s)) / 2 + 0.5
+        lim_l = np.round(2 * (x0 + 5 * s)) / 2 + 0.5
+        sel_e = np.abs(x)[None, :] <= lim_e[:, None]
+        sel_l = np.abs(xl)[None, :] <= lim_l[:, None]
+    ok &= (sel_e.sum(axis=1) >= 8) & (sel_l.sum(axis=1) >= 5)
+    # An edge as wide as the window has no plateau to anchor the logistic fit; there the original's optimiser may
+    # stall from its fixed starting point and reject the edge. Keep its exact behaviour: fit those one by one.
+    wide = ok & sel_e.all(axis=1)
+    for i in np.nonzero(wide)[0]:
+        out[int(i)] = _logistic_single(
+            x, esfs[i], lsf[i], g[i], sel_l[i], r2_threshold=r2_threshold, snr_threshold=snr_threshold, curve=curve
+        )
+    ok &= ~wide
+    idx = np.nonzero(ok)[0]
+    _g2, ok2 = _fit_rows(gaussian, xl_b[idx], lsf[idx], sel_l[idx], g[idx])
+    idx = idx[ok2]
+    x_b = np.broadcast_to(x, esfs.shape)
+    # Start the logistic fit from the Gaussian one (centre x0, scale sqrt(3)/pi s, plateaus from the window ends)
+    # rather than the original's fixed guess: the same minimum, reached in a few iterations.
+    first = np.argmax(sel_e[idx], axis=1)
+    last = x.size - 1 - np.argmax(sel_e[idx][:, ::-1], axis=1)
+    rows = np.arange(idx.size)[:, None]
+    left = esfs[idx][rows, np.minimum(first[:, None] + np.arange(5), last[:, None])].mean(axis=1)
+    right = esfs[idx][rows, np.maximum(last[:, None] - np.arange(5), first[:, None])].mean(axis=1)
+    p0 = np.stack([left - right, g[idx, 1], math.sqrt(3.0) / math.pi * s[idx], right], axis=1)
+    raw, ok3 = _fit_rows(model_esf, x_b[idx], esfs[idx], sel_e[idx], p0)
+    idx, raw = idx[ok3], raw[ok3]
+    norms = np.zeros((idx.size, x.size))
+    keep = np.zeros(idx.size, dtype=bool)
+    vmaxs, vmins = np.zeros(idx.size), np.zeros(idx.size)
+    for k, i in enumerate(idx):
+        xe = x[sel_e[i]]
+        x_start, x_end = float(xe[0]), float(xe[-1])
+        vmax = float(np.max(model_esf(np.arange(x_end, x_end + 4, 0.1), *raw[k])))
+        vmin = float(np.min(model_esf(np.arange(x_start - 4, x_start, 0.1), *raw[k])))
+        if vmax == vmin:
+            continue
+        keep[k] = True
+        vmaxs[k], vmins[k] = vmax, vmin
+        norms[k] = (esfs[i] - vmin) / (vmax - vmin)
+    idx, raw, norms = idx[keep], raw[keep], norms[keep]
+    # The normalised ESF is an affine map of the raw one, so the raw fit mapped the same way is its minimum
+    # (up to the logistic's (a, c) -> (-a, -c) symmetry, which gives the same curve); polish it.
+    span = (vmaxs - vmins)[keep]
+    p0n = np.stack([raw[:, 0] / span, raw[:, 1], raw[:, 2], (raw[:, 3] - vmins[keep]) / span], axis=1)
+    nfit, ok4 = _fit_rows(model_esf, x_b[idx], norms, sel_e[idx], p0n)
+    for k, i in enumerate(idx):
+        if ok4[k]:
+            sel = sel_e[i]
+            out[int(i)] = _logistic_values(x[sel], norms[k][sel], raw[k], nfit[k], r2_threshold, snr_threshold, curve)
+    return out
+
+
+def _logistic_single(
+    x: np.ndarray,
+    esf: np.ndarray,
+    lsf: np.ndarray,
+    g: np.ndarray,
+    sel_l: np.ndarray,
+    *,
+    r2_threshold: float,
+    snr_threshold: float,
+    curve: bool,
+) -> EdgeResult | None:
+    """Steps 5-8 for one edge with the original's fits (MINPACK, fixed starting points), from the refit on."""
+    xl = x[:-1]
     if _fit(gaussian, xl[sel_l], lsf[sel_l], [float(g[0]), float(g[1]), float(g[2])]) is None:
         return None
-    xe, ee = x[sel_e], esf[sel_e]
-    raw = _fit(model_esf, xe, ee, [float(np.median(ee)), 0.5, -0.5, float(np.percentile(ee, 5))])
+    raw = _fit(model_esf, x, esf, [float(np.median(esf)), 0.5, -0.5, float(np.percentile(esf, 5))])
     if raw is None:
         return None
-    x_start, x_end = float(xe[0]), float(xe[-1])
-    vmax = float(np.max(model_esf(np.arange(x_end, x_end + 4, 0.1), *raw)))
-    vmin = float(np.min(model_esf(np.arange(x_start - 4, x_start, 0.1), *raw)))
+    vmax = float(np.max(model_esf(np.arange(float(x[-1]), float(x[-1]) + 4, 0.1), *raw)))
+    vmin = float(np.min(model_esf(np.arange(float(x[0]) - 4, float(x[0]), 0.1), *raw)))
     if vmax == vmin:
         return None
-    norm = (ee - vmin) / (vmax - vmin)
-    nfit = _fit(model_esf, xe, norm, [1.0, 0.5, 0.5, 0.0])
+    norm = (esf - vmin) / (vmax - vmin)
+    nfit = _fit(model_esf, x, norm, [1.0, 0.5, 0.5, 0.0])
     if nfit is None:
         return None
+    return _logistic_values(x, norm, raw, nfit, r2_threshold, snr_threshold, curve)
+
+
+def _logistic_values(
+    xe: np.ndarray,
+    norm: np.ndarray,
+    raw: np.ndarray,
+    nfit: np.ndarray,
+    r2_threshold: float,
+    snr_threshold: float,
+    curve: bool,
+) -> EdgeResult | None:
+    """Gates of step 7 and values of step 8 from the raw and normalised logistic fits."""
     pred = model_esf(xe, *nfit)
     ss_tot = float(np.sum((norm - norm.mean()) ** 2))
     if ss_tot <= 0 or 1.0 - float(np.sum((norm - pred) ** 2)) / ss_tot < r2_threshold:

@@ -30,7 +30,7 @@ from opsin.iq.metrics._edges import (
     other_patches,
     patch_windows,
 )
-from opsin.iq.metrics._esf import gaussian, measure_edge, model_esf, model_esf_erf
+from opsin.iq.metrics._esf import gaussian, measure_edges, model_esf, model_esf_erf
 from opsin.iq.metrics._runs import image_files, resolve_dataset_images
 from opsin.iq.metrics.metric import Metric
 
@@ -153,14 +153,14 @@ class SharpnessMeasure:
                     lines.append(((a0 + c0, b0 + r0), (a1 + c0, b1 + r0)))
         return lines
 
-    def _channel(self, x: np.ndarray, channel: int) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    def _channel(self, x: np.ndarray, channel: int) -> list[tuple[str, Any, np.ndarray]]:
+        """The patches to measure in one channel, as ``(direction, piece, patch)`` in measuring order."""
         alpha, beta, gamma = self._contrast(channel)
         ps, L, e = self.pixels_sampled, self.edge_length, self.edge_distance // 2  # noqa: N806
         by_dir: dict[str, list[Any]] = {d: [] for d in DIRECTIONS}
         for piece in cut_pieces(self._lines(x), L):
             by_dir[direction_of(piece.theta)].append(piece)
-        results: dict[str, list[dict[str, Any]]] = {d: [] for d in DIRECTIONS}
-        accepted: list[dict[str, Any]] = []
+        todo: list[tuple[str, Any, np.ndarray]] = []
         gen = np.random.default_rng(self.seed)
         for direction in DIRECTIONS:
             pieces = by_dir[direction]
@@ -205,20 +205,8 @@ class SharpnessMeasure:
                         continue
                     patch = np.array(others[k], dtype=np.float64)
                 masked[max(0, r1 - e) : r2 + e, max(0, c1 - e) : c2 + e] = True
-                res = measure_edge(
-                    patch,
-                    r2_threshold=self.r2_threshold,
-                    snr_threshold=self.snr_threshold,
-                    esf_model=self.esf_model,
-                    want_mtf_curve=self.get_mtf_curve,
-                )
-                if res is None:
-                    continue
-                results[direction].append(res)
-                accepted.append({"piece": piece, "direction": direction, "channel": channel, **res})
-        if self.debug:
-            logger.debug("sharpness channel %d: %s accepted edges", channel, {d: len(v) for d, v in results.items()})
-        return results, accepted
+                todo.append((direction, piece, patch))
+        return todo
 
     # -- public ---------------------------------------------------------------------------------------------------
     def _wanted(self) -> list[str]:
@@ -249,11 +237,28 @@ class SharpnessMeasure:
         out: dict[str, Any] = {}
         all_edges: list[dict[str, Any]] = []
         curves: dict[str, list[Any]] = {d: [] for d in DIRECTIONS}
+        todo: list[tuple[int, str, Any, np.ndarray]] = []
         for ch in range(img.shape[2]):
             x = img[..., ch].astype(np.float64)
             x[x == 0] = np.nan
-            results, accepted = self._channel(x, ch)
-            all_edges += accepted
+            todo += [(ch, d, piece, patch) for d, piece, patch in self._channel(x, ch)]
+        # The edge-spacing masks do not depend on the measurements: measure all chosen patches together.
+        measured = measure_edges(
+            [t[3] for t in todo],
+            r2_threshold=self.r2_threshold,
+            snr_threshold=self.snr_threshold,
+            esf_model=self.esf_model,
+            want_mtf_curve=self.get_mtf_curve,
+        )
+        for ch in range(img.shape[2]):
+            results: dict[str, list[dict[str, Any]]] = {d: [] for d in DIRECTIONS}
+            for (c, direction, piece, _patch), res in zip(todo, measured, strict=True):
+                if c != ch or res is None:
+                    continue
+                results[direction].append(res)
+                all_edges.append({"piece": piece, "direction": direction, "channel": ch, **res})
+            if self.debug:
+                logger.debug("sharpness channel %d: %s accepted edges", ch, {d: len(v) for d, v in results.items()})
             entry: dict[str, Any] = {}
             for metric in wanted:
                 per_dir = {}
