@@ -11,14 +11,14 @@ import bisect
 import datetime as _dt
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import numpy as np
 
-from opsin.core import commit_temp_file, temp_sibling
+from opsin.core import temp_sibling
 from opsin.eventflow._events import EVENT_CD, as_event_cd
 from opsin.eventflow.errors import ConfigError, FormatError
+from opsin.eventflow.io._h5util import AtomicStreamWriter
 from opsin.eventflow.io._reader import EventReader
 
 __all__ = ["EV_TYPE_2D", "EV_TYPE_CD", "DatReader", "DatWriter", "parse_dat_header", "read_dat", "write_dat"]
@@ -211,7 +211,7 @@ def _format_date(date: _dt.datetime | str | None) -> str:
     return date.strftime("%Y-%m-%d %H:%M:%S")
 
 
-class DatWriter:
+class DatWriter(AtomicStreamWriter):
     """Streams CD events into a DAT file, written atomically (temporary file renamed on :meth:`close`).
 
     Args:
@@ -302,33 +302,11 @@ class DatWriter:
         self._last_t = int(t[-1])
         self._count += int(ev.shape[0])
 
-    def close(self) -> None:
-        """Flushes and renames the temporary file onto ``path``."""
-        if self._fh is None:
-            return
+    def _flush(self) -> None:
+        """Flush and fsync, so the renamed file is complete on disk."""
+        assert self._fh is not None  # close() only flushes an open handle
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
-        commit_temp_file(self._tmp, self.path)
-
-    def abort(self) -> None:
-        """Discards the temporary file (nothing is written to ``path``)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> DatWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_dat(

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
 import numpy as np
 
-from opsin.core import commit_temp_file, temp_sibling
+from opsin.core import temp_sibling
 from opsin.eventflow.errors import ConfigError, FormatError
-from opsin.eventflow.io._h5util import open_h5
+from opsin.eventflow.io._h5util import AtomicStreamWriter, open_h5
 
 __all__ = ["FeatureWriter", "H5FeaturesReader", "write_features"]
 
@@ -33,7 +32,7 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
-class FeatureWriter:
+class FeatureWriter(AtomicStreamWriter):
     """Appends feature rows to a new HDF5 features file, written atomically on :meth:`close`.
 
     Args:
@@ -119,32 +118,6 @@ class FeatureWriter:
         n0 = self._ds.shape[0]
         self._ds.resize(n0 + arr.shape[0], axis=0)
         self._ds[n0:] = stored
-
-    def close(self) -> None:
-        """Closes the file and renames it onto ``path``."""
-        if self._fh is None:
-            return
-        self._fh.close()
-        self._fh = None
-        commit_temp_file(self._tmp, self.path)
-
-    def abort(self) -> None:
-        """Discards the temporary file."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> FeatureWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_features(
