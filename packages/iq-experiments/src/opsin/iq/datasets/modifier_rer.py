@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from opsin.iq.datasets._labels import dataset_label
+from opsin.iq.datasets._labels import initial_label
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
 from opsin.iq.datasets.ds_tools import format_param_value
 from opsin.iq.datasets.modifier_blur import gaussian_blur
@@ -65,10 +65,7 @@ class DSModifier_rer(DSModifier_dir):  # noqa: N801
         **kwargs: Any,
     ) -> None:
         self.params = {"rer": 0.2, "dataset": "xview", **(params or {})}
-        if "initial_rer" in self.params:
-            self.initial_rer = float(self.params["initial_rer"])
-        else:
-            self.initial_rer = dataset_label("RER", get_initial_from_dataset or str(self.params["dataset"]))
+        self.initial_rer = initial_label(self.params, "RER", get_initial_from_dataset)
         sigma_of_rer(float(self.params["rer"]))  # validate early
         self.name = f"rer{format_param_value(self.params['rer'])}_modifier"
         super().__init__(ds_modifier, **kwargs)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from opsin.iq._arrays import to_dtype
-from opsin.iq.datasets._labels import dataset_label
+from opsin.iq.datasets._labels import initial_label
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
 from opsin.iq.datasets.ds_tools import format_param_value
 
@@ -65,10 +65,7 @@ class DSModifier_snr(DSModifier_dir):  # noqa: N801
         **kwargs: Any,
     ) -> None:
         self.params = {"snr": 20, "dataset": "xview", **(params or {})}
-        if "initial_snr" in self.params:
-            self.initial_snr = float(self.params["initial_snr"])
-        else:
-            self.initial_snr = dataset_label("SNR", get_initial_from_dataset or str(self.params["dataset"]))
+        self.initial_snr = initial_label(self.params, "SNR", get_initial_from_dataset)
         self.name = f"snr{format_param_value(self.params['snr'])}_modifier"
         super().__init__(ds_modifier, **kwargs)
 
