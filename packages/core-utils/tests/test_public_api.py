@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 import opsin.core as core
 from opsin.core import OpsinError, errors
 
@@ -28,3 +30,21 @@ def test_no_namespace_init() -> None:
 
     # PEP 420: the shared namespace must not be claimed by any one distribution.
     assert getattr(opsin, "__file__", None) is None
+
+
+def test_lazy_exports_import_on_first_use() -> None:
+    import types
+
+    from opsin.core import lazy_exports
+
+    module = types.ModuleType("fake_pkg")
+    module.__all__ = ["JSONDecoder"]  # type: ignore[attr-defined]
+    module.__getattr__, module.__dir__ = lazy_exports("fake_pkg", {"JSONDecoder": "json.decoder"}, vars(module))
+    assert "JSONDecoder" not in vars(module)
+    import json.decoder
+
+    assert module.JSONDecoder is json.decoder.JSONDecoder
+    assert vars(module)["JSONDecoder"] is json.decoder.JSONDecoder  # cached after the first read
+    assert "JSONDecoder" in dir(module)
+    with pytest.raises(AttributeError, match=r"fake_pkg.*missing"):
+        module.missing  # noqa: B018

@@ -16,6 +16,7 @@ from opsin.core._files import (
     temp_sibling,
 )
 from opsin.core._jsonutil import OpsinJSONEncoder, dumps_json, to_jsonable
+from opsin.core._lazy import lazy_exports
 from opsin.core._logging import configure_logging, get_logger
 from opsin.core._paths import cache_dir, data_dir
 from opsin.core._progress import progress, progress_enabled
@@ -40,6 +41,7 @@ __all__ = [
     "derive_seed",
     "dumps_json",
     "get_logger",
+    "lazy_exports",
     "make_executor",
     "map_unordered",
     "progress",

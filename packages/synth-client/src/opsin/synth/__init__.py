@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from opsin.core import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -38,18 +40,5 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy re-exports: `import opsin.synth` stays cheap (the service imports it for `__version__` alone).
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'opsin.synth' has no attribute {name!r}"
-        raise AttributeError(msg)
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# Lazy re-exports: `import opsin.synth` stays cheap (the service imports it for `__version__` alone).
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
