@@ -5,6 +5,7 @@ executors (local processes, threads, in-process, or a Dask cluster), seeded rand
 Nothing domain-specific lives here.
 """
 
+from opsin.core._cli import CliError, ExitCode, OpsinGroup, exit_code_for, one_line
 from opsin.core._executors import ExecutorSpecError, make_executor, map_unordered
 from opsin.core._files import (
     UnsafeArchiveError,
@@ -26,8 +27,11 @@ from opsin.core.errors import OpsinError
 __version__ = "0.1.0"
 
 __all__ = [
+    "CliError",
     "ExecutorSpecError",
+    "ExitCode",
     "OpsinError",
+    "OpsinGroup",
     "OpsinJSONEncoder",
     "UnsafeArchiveError",
     "__version__",
@@ -40,10 +44,12 @@ __all__ = [
     "data_dir",
     "derive_seed",
     "dumps_json",
+    "exit_code_for",
     "get_logger",
     "lazy_exports",
     "make_executor",
     "map_unordered",
+    "one_line",
     "progress",
     "progress_enabled",
     "rng",
