@@ -179,3 +179,22 @@ def test_streaming_writers_commit_with_normal_permissions(tmp_path: Path) -> Non
     assert target.read_bytes() == b"abc"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert not tmp.exists()
+
+
+def test_replace_dir_swaps_in_a_finished_folder_and_drops_the_old_one(tmp_path: Path) -> None:
+    from opsin.core import replace_dir
+
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    staging = tmp_path / ".data.staging"
+    staging.mkdir()
+    (staging / "new.txt").write_text("new")
+    assert replace_dir(staging, target) == target
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert not staging.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
+    fresh = tmp_path / ".fresh"
+    fresh.mkdir()
+    replace_dir(fresh, tmp_path / "other")
+    assert (tmp_path / "other").is_dir()

@@ -8,11 +8,13 @@ Nothing domain-specific lives here.
 from opsin.core._cli import CliError, ExitCode, OpsinGroup, exit_code_for, one_line
 from opsin.core._executors import ExecutorSpecError, make_executor, map_unordered
 from opsin.core._files import (
+    DEFAULT_MAX_EXTRACT_BYTES,
     UnsafeArchiveError,
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     commit_temp_file,
+    replace_dir,
     safe_extract_zip,
     temp_sibling,
 )
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CliError",
+    "DEFAULT_MAX_EXTRACT_BYTES",
     "ExecutorSpecError",
     "ExitCode",
     "OpsinError",
@@ -52,6 +55,7 @@ __all__ = [
     "one_line",
     "progress",
     "progress_enabled",
+    "replace_dir",
     "rng",
     "safe_extract_zip",
     "temp_sibling",

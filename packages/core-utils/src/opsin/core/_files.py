@@ -21,6 +21,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "commit_temp_file",
+    "replace_dir",
     "safe_extract_zip",
     "temp_sibling",
 ]
@@ -204,17 +205,35 @@ def safe_extract_zip(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         _extract_into(archive, staging, max_total_bytes, required_root)
-        if target.exists():
-            # Swap: move the old copy aside first so a crash between the renames never loses both.
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return target
+
+
+def replace_dir(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Move a completely built folder into place, replacing whatever ``target`` held.
+
+    An existing ``target`` is first renamed aside and deleted only after ``staging`` took its place, so a crash
+    between the two renames leaves the old copy recoverable and never loses both. Both paths must be on one file
+    system (make ``staging`` a sibling of ``target``, e.g. with :func:`tempfile.mkdtemp` in the same parent).
+
+    Args:
+        staging: the finished folder.
+        target: where it must end up.
+
+    Returns:
+        ``target`` as a :class:`~pathlib.Path`.
+    """
+    staging, target = Path(staging), Path(target)
+    if os.path.lexists(target):
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
     return target
 
 
