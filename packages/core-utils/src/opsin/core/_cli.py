@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import click
 
 from opsin.core._logging import configure_logging
+from opsin.core.errors import CliError
 
 __all__ = ["CliError", "ExitCode", "OpsinGroup", "exit_code_for", "one_line"]
 
@@ -42,19 +43,6 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 4
     INSUFFICIENT_SAMPLES = 5
     TIMEOUT = 6
-
-
-class CliError(click.ClickException):
-    """A failure to report as one ``Error: ...`` line with a chosen exit code.
-
-    Args:
-        message: what went wrong, naming the file, flag or value, and what to do about it.
-        exit_code: one of :class:`ExitCode`.
-    """
-
-    def __init__(self, message: str, exit_code: int = ExitCode.ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = int(exit_code)
 
 
 def one_line(exc: BaseException) -> str:

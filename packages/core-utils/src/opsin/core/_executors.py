@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from opsin.core._progress import progress as _progress_bar
-from opsin.core.errors import OpsinError
+from opsin.core.errors import ExecutorSpecError
 
 __all__ = ["ExecutorSpecError", "SyncExecutor", "make_executor", "map_unordered"]
 
@@ -25,10 +25,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _DASK_PREFIXES = ("dask://", "tcp://", "tls://", "inproc://")
-
-
-class ExecutorSpecError(OpsinError, ValueError):
-    """An executor specification string is not understood or cannot be served."""
 
 
 class SyncExecutor(cf.Executor):

@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from opsin.core.errors import OpsinError
+from opsin.core.errors import UnsafeArchiveError
 
 __all__ = [
     "DEFAULT_MAX_EXTRACT_BYTES",
@@ -29,10 +29,6 @@ __all__ = [
 DEFAULT_MAX_EXTRACT_BYTES = 20 * 1024**3
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 1024 * 1024
-
-
-class UnsafeArchiveError(OpsinError, ValueError):
-    """An archive is corrupt, too large, or has a member that would land outside its destination."""
 
 
 def _current_umask() -> int:
