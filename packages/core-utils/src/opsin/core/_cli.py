@@ -136,9 +136,12 @@ def _add_common_params(command: click.Command) -> None:
 class OpsinGroup(click.Group):
     """A click group that follows the opsin command-line convention (see the module docstring).
 
+    Positional and other keyword arguments go to :class:`click.Group`.
+
     Args:
+        *args: passed to :class:`click.Group`.
         version_text: the version printed by ``--version``.
-        All other arguments go to :class:`click.Group`.
+        **kwargs: passed to :class:`click.Group`.
     """
 
     def __init__(self, *args: t.Any, version_text: str = "", **kwargs: t.Any) -> None:
