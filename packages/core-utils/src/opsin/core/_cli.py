@@ -16,7 +16,6 @@ attribute; otherwise the builtin they derive from decides (a ``ValueError`` is b
 from __future__ import annotations
 
 import enum
-import logging
 import sys
 import traceback
 import typing as t
@@ -24,11 +23,12 @@ from collections.abc import Sequence
 
 import click
 
-from opsin.core._logging import configure_logging
+from opsin.core._logging import configure_logging, get_logger
 from opsin.core.errors import CliError
 
 __all__ = ["CliError", "ExitCode", "OpsinGroup", "exit_code_for", "one_line"]
 
+_log = get_logger(__name__)
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _META_DEBUG = "opsin.debug"
 
@@ -190,7 +190,7 @@ class OpsinGroup(click.Group):
         except Exception as exc:  # every failure becomes one line unless --debug
             if debug:
                 traceback.print_exc()
-            logging.getLogger("opsin").debug("command failed", exc_info=True)
+            _log.debug("command failed", exc_info=True)
             _fail(one_line(exc), exit_code_for(exc), standalone_mode)
         if standalone_mode:
             sys.exit(0)
