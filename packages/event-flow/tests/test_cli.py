@@ -3,54 +3,97 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from opsin.eventflow import cli
 from opsin.eventflow.io import H5FeaturesReader, open_events, read_flow_labels
 
+SUBCOMMANDS = ["synth", "precompute", "evaluate", "export"]
+
+
+def run(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.main, args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_every_subcommand_has_help(sub):
+    code, out, _ = run([sub, "--help"])
+    assert code == 0
+    assert "usage" in out.lower()
+
+
+def test_group_lists_subcommands_and_version():
+    code, out, _ = run(["--help"])
+    assert code == 0
+    for sub in SUBCOMMANDS:
+        assert sub in out
+    code, out, _ = run(["synth", "--version"])
+    assert code == 0
+    assert "0." in out
+
+
+@pytest.fixture
+def bad_dat(tmp_path):
+    bad = tmp_path / "bad_td.dat"
+    bad.write_bytes(b"% Version 2\n" + bytes([0, 8]) + b"\x00" * 13)
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["synth", "--out-dir", "{tmp}/s", "--num-sequences", "0"], 2, "--num-sequences"),
+        (["synth", "--out-dir", "{tmp}/s", "--num-sequences", "1", "--height", "0"], 2, "--height"),
+        (["synth", "--out-dir", "{tmp}/s", "--num-sequences", "1", "--delta-t", "0"], 2, "--delta-t"),
+        (["synth", "--out-dir", "{tmp}/s", "--num-sequences", "1", "--preset", "loud"], 2, "--preset"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--height", "0"], 2, "--height"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--delta-t", "0"], 2, "--delta-t"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--workers", "0"], 2, "--workers"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--executor", "bogus://x"], 2, "bogus://x"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--preprocess-kwargs", "{{x"], 2, "--preprocess-kwargs"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--preprocess-kwargs", "[1]"], 2, "JSON object"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--preprocess", "nope"], 2, "nope"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--max-duration", "15000", "--delta-t", "10000"], 2, "mult"),
+        (["precompute", "{tmp}/missing.dat", "--out-dir", "{tmp}/o"], 4, "missing.dat"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o"], 2, "byte offset 22"),
+        (["precompute", "{bad}", "--out-dir", "{tmp}/o", "--preprocess", "diff", "--store-as-uint8"], 2, "signed"),
+        (["precompute", "{tmp}/empty", "--out-dir", "{tmp}/o"], 4, "no event file"),
+        (["synth", "--log-level", "LOUD"], 2, "--log-level"),
+        (["nope"], 2, "No such command"),
+    ],
+)
+def test_bad_input_prints_one_error_line(tmp_path, bad_dat, args, code, needle):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(tmp=tmp_path, bad=bad_dat) for a in args]
+    got, _, err = run(args)
+    line = one_error_line(err)
+    assert got == code, err
+    assert needle in line
+    if needle == "byte offset 22":
+        assert "bad_td.dat" in line
+
 
 @pytest.mark.slow
-def test_synth_then_precompute(tmp_path, capsys):
+def test_synth_then_precompute(tmp_path):
     raw, feats = tmp_path / "raw", tmp_path / "features"
-    args = [
-        "synth",
-        "--out-dir",
-        str(raw),
-        "--num-sequences",
-        "3",
-        "--height",
-        "32",
-        "--width",
-        "32",
-        "--duration-us",
-        "100000",
-        "--delta-t",
-        "10000",
-        "--seed",
-        "4",
-    ]
-    assert cli.main(args) == 0
+    synth = ["synth", "--out-dir", str(raw), "--num-sequences", "3", "--height", "32", "--width", "32"]
+    code, out, err = run([*synth, "--duration-us", "100000", "--delta-t", "10000", "--seed", "4"])
+    assert code == 0, err
+    assert out.count("events,") == 3
     for split, index in (("train", 0), ("val", 1), ("test", 2)):
         assert (raw / split / f"seq_{index:04d}_td.dat").exists()
         assert read_flow_labels(raw / split / f"seq_{index:04d}_flow.h5").flow.shape == (10, 2, 32, 32)
-    assert (
-        cli.main(
-            [
-                "precompute",
-                str(raw),
-                "--out-dir",
-                str(feats),
-                "--delta-t",
-                "10000",
-                "--height",
-                "16",
-                "--width",
-                "16",
-                "--store-as-uint8",
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
+    pre = ["precompute", str(raw), "--out-dir", str(feats), "--delta-t", "10000", "--height", "16", "--width", "16"]
+    code, out, err = run([*pre, "--store-as-uint8"])
+    assert code == 0, err
     assert "3 recordings, 3 files written, 0 skipped" in out
     path = feats / "train" / "seq_0000.h5"
     with H5FeaturesReader(path) as reader:
@@ -70,49 +113,16 @@ def test_synth_then_precompute(tmp_path, capsys):
         assert fh["data"].dtype == np.uint8
         assert bool(fh["data"].attrs["store_as_uint8"])
     before = path.stat().st_mtime_ns
-    assert (
-        cli.main(
-            ["precompute", str(raw), "--out-dir", str(feats), "--delta-t", "10000", "--height", "16", "--width", "16"]
-        )
-        == 0
-    )
-    assert "0 files written, 3 skipped" in capsys.readouterr().out
+    code, out, _ = run(pre)
+    assert code == 0
+    assert "0 files written, 3 skipped" in out
     assert path.stat().st_mtime_ns == before
-    assert (
-        cli.main(
-            [
-                "precompute",
-                str(raw / "val"),
-                "--out-dir",
-                str(tmp_path / "parts"),
-                "--delta-t",
-                "10000",
-                "--max-duration",
-                "40000",
-                "--processes",
-                "2",
-            ]
-        )
-        == 0
-    )
-    parts = sorted(p.name for p in (tmp_path / "parts").iterdir())
+    parts_dir = tmp_path / "parts"
+    split = ["--delta-t", "10000", "--max-duration", "40000", "--workers", "2"]
+    code, _, err = run(["precompute", str(raw / "val"), "--out-dir", str(parts_dir), *split])
+    assert code == 0, err
+    parts = sorted(p.name for p in parts_dir.iterdir())
     assert parts[:2] == ["seq_0001_0.h5", "seq_0001_1.h5"]
-    with H5FeaturesReader(tmp_path / "parts" / "seq_0001_1.h5") as reader:
+    with H5FeaturesReader(parts_dir / "seq_0001_1.h5") as reader:
         assert reader.start_ts == 40_000
         assert reader.num_frames == 4
-
-
-def test_precompute_errors_exit_2(tmp_path, capsys):
-    assert cli.main(["precompute", str(tmp_path / "missing.dat"), "--out-dir", str(tmp_path)]) == 2
-    assert "missing.dat" in capsys.readouterr().err
-    bad = tmp_path / "bad_td.dat"
-    bad.write_bytes(b"% Version 2\n" + bytes([0, 8]) + b"\x00" * 13)
-    assert cli.main(["precompute", str(bad), "--out-dir", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "bad_td.dat" in err
-    assert "byte offset 22" in err
-    assert (
-        cli.main(["precompute", str(bad), "--out-dir", str(tmp_path / "o"), "--preprocess", "diff", "--store-as-uint8"])
-        == 2
-    )
-    assert "signed" in capsys.readouterr().err

@@ -1,125 +1,282 @@
-"""The ``opsin-eventflow`` console script: ``synth`` (synthetic dataset) and ``precompute`` (events -> features)."""
+"""The ``opsin-eventflow`` console script.
+
+Subcommands:
+
+* ``synth``: a train/val/test dataset of textured planes with exact ground-truth flow;
+* ``precompute``: event files -> HDF5 feature files;
+* ``fit``, ``validate``, ``test``: Lightning training and evaluation driven by a YAML config (LightningCLI);
+* ``evaluate``: streaming inference of a checkpoint against ground-truth flow (AEE and %Out);
+* ``export``: a TorchScript network and its JSON description.
+
+It follows the opsin command-line convention (:class:`opsin.core.OpsinGroup`): ``--log-level``, ``--debug`` and
+``--version`` on every subcommand, one ``Error:`` line and a documented exit code on failure. Heavy modules (torch,
+Lightning) are imported only by the subcommands that need them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Sequence
+from typing import Any
 
-from opsin.core import configure_logging
-from opsin.eventflow.errors import EventFlowError
+import click
 
-__all__ = ["build_parser", "main"]
+from opsin.core import CliError, ExitCode, OpsinGroup
+from opsin.eventflow import __version__
 
+__all__ = ["main"]
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``opsin-eventflow``."""
-    from opsin.eventflow import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="opsin-eventflow", description="Event-camera optical flow: synthetic data and feature files."
-    )
-    parser.add_argument("--version", action="version", version=f"opsin-event-flow {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{synth,precompute}")
-
-    synth = sub.add_parser("synth", help="simulate a train/val/test dataset of textured planes with exact GT flow")
-    synth.add_argument("--out-dir", required=True, help="output folder (gets train/, val/ and test/)")
-    synth.add_argument("--num-sequences", type=int, required=True, help="number of sequences")
-    synth.add_argument("--height", type=int, default=64, help="sensor height (default 64)")
-    synth.add_argument("--width", type=int, default=64, help="sensor width (default 64)")
-    synth.add_argument("--duration-us", type=int, default=300_000, help="sequence duration in us (default 300000)")
-    synth.add_argument("--delta-t", type=int, default=10_000, help="GT flow interval in us (default 10000)")
-    synth.add_argument("--preset", default="clean", choices=["clean", "noisy"], help="simulator preset")
-    synth.add_argument("--format", default="dat", choices=["dat", "h5", "evt2"], help="event file format")
-    synth.add_argument("--seed", type=int, default=0, help="seed (same seed, same files)")
-    synth.add_argument("--max-speed", type=float, default=200.0, help="max pixel speed in px/s (default 200)")
-    synth.add_argument("--supersample", action="store_true", help="render at 2x then downsample (INTER_AREA)")
-
-    pre = sub.add_parser("precompute", help="turn event files (or folders of them) into HDF5 feature files")
-    pre.add_argument("inputs", nargs="+", metavar="INPUT", help="event files or folders (searched recursively)")
-    pre.add_argument("--out-dir", required=True, help="output folder (input folders are mirrored below it)")
-    pre.add_argument("--preprocess", default="event_cube", help="preprocessing name (default event_cube)")
-    pre.add_argument("--delta-t", type=int, default=50000, help="row duration in us (default 50000)")
-    pre.add_argument("--height", type=int, default=None, help="output height (sensor / 2**k)")
-    pre.add_argument("--width", type=int, default=None, help="output width (sensor / 2**k)")
-    pre.add_argument("--max-duration", type=int, default=None, help="split outputs every this many us")
-    pre.add_argument("--store-as-uint8", action="store_true", help="store round(255 x) as uint8")
-    pre.add_argument("--preprocess-kwargs", default=None, help="JSON object of preprocessing keyword arguments")
-    pre.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
-    pre.add_argument("--executor", default=None, help="opsin.core executor spec, e.g. dask://host:8786")
-    pre.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
-    return parser
+_POSITIVE = click.IntRange(min=1)
+# fit/validate/test hand every argument (``--help`` included) to LightningCLI.
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-def _synth(args: argparse.Namespace) -> int:
+def _json_object(_ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        message = f"not valid JSON ({exc.msg} at char {exc.pos})"
+        raise click.BadParameter(message, param=param) from None
+    if not isinstance(parsed, dict):
+        message = f"must be a JSON object such as '{{\"split_polarity\": false}}', got {value!r}"
+        raise click.BadParameter(message, param=param)
+    return parsed
+
+
+def _int_list(count: int) -> Any:
+    def parse(_ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        try:
+            parts = tuple(int(v) for v in value.split(","))
+        except ValueError:
+            parts = ()
+        if len(parts) != count:
+            message = f"expected {count} comma-separated integers, got {value!r}"
+            raise click.BadParameter(message, param=param)
+        return parts
+
+    return parse
+
+
+@click.group(cls=OpsinGroup, version_text=__version__)
+def main() -> None:
+    """Event-camera optical flow: synthetic data, features, training and evaluation."""
+
+
+@main.command()
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Output folder (train/ val/ test/).")
+@click.option("--num-sequences", required=True, type=_POSITIVE, help="Number of sequences.")
+@click.option("--height", default=64, show_default=True, type=_POSITIVE, help="Sensor height (px).")
+@click.option("--width", default=64, show_default=True, type=_POSITIVE, help="Sensor width (px).")
+@click.option("--duration-us", default=300_000, show_default=True, type=_POSITIVE, help="Sequence duration (us).")
+@click.option("--delta-t", default=10_000, show_default=True, type=_POSITIVE, help="GT flow interval (us).")
+@click.option("--preset", default="clean", show_default=True, type=click.Choice(["clean", "noisy"]), help="Simulator.")
+@click.option("--format", "fmt", default="dat", show_default=True, type=click.Choice(["dat", "h5", "evt2"]))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, same files.")
+@click.option(
+    "--max-speed",
+    default=200.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest pixel speed (px/s).",
+)
+@click.option("--supersample", is_flag=True, help="Render at 2x, then downsample (INTER_AREA).")
+def synth(
+    out_dir: str,
+    num_sequences: int,
+    height: int,
+    width: int,
+    duration_us: int,
+    delta_t: int,
+    preset: str,
+    fmt: str,
+    seed: int,
+    max_speed: float,
+    supersample: bool,
+) -> None:
+    """Simulate a train/val/test dataset of textured planes with exact ground-truth flow."""
     from opsin.eventflow.synthetic import make_dataset
 
     metas = make_dataset(
-        args.out_dir,
-        args.num_sequences,
-        args.height,
-        args.width,
-        args.duration_us,
-        args.delta_t,
-        args.preset,
-        args.format,
-        args.seed,
-        max_speed=args.max_speed,
-        supersample=args.supersample,
+        out_dir,
+        num_sequences,
+        height,
+        width,
+        duration_us,
+        delta_t,
+        preset,
+        fmt,
+        seed,
+        max_speed=max_speed,
+        supersample=supersample,
+        show_progress=True,
     )
     for meta in metas:
-        print(
+        click.echo(
             f"{meta['split']}/{meta['events']}: {meta['num_events']} events, {meta['num_frames']} frames, "
             f"{meta['texture']} / {meta['trajectory']['kind']}"
         )
-    return 0
 
 
-def _precompute(args: argparse.Namespace) -> int:
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Output folder (mirrors folders).")
+@click.option("--preprocess", default="event_cube", show_default=True, help="Preprocessing name.")
+@click.option("--delta-t", default=50_000, show_default=True, type=_POSITIVE, help="Row duration (us).")
+@click.option("--height", default=None, type=_POSITIVE, help="Output height: sensor / 2**k (default: sensor).")
+@click.option("--width", default=None, type=_POSITIVE, help="Output width: sensor / 2**k (default: sensor).")
+@click.option("--max-duration", default=None, type=_POSITIVE, help="Split outputs every this many us.")
+@click.option("--store-as-uint8", is_flag=True, help="Store round(255 x) as uint8 (features in [0, 1] only).")
+@click.option("--preprocess-kwargs", default=None, callback=_json_object, help="JSON object of preprocessing kwargs.")
+@click.option("--workers", default=1, show_default=True, type=_POSITIVE, help="Worker processes.")
+@click.option("--executor", default=None, help="opsin.core executor spec (e.g. dask://host:8786); overrides --workers.")
+@click.option("--overwrite", is_flag=True, help="Recompute existing outputs.")
+def precompute(
+    inputs: tuple[str, ...],
+    out_dir: str,
+    preprocess: str,
+    delta_t: int,
+    height: int | None,
+    width: int | None,
+    max_duration: int | None,
+    store_as_uint8: bool,
+    preprocess_kwargs: dict[str, Any] | None,
+    workers: int,
+    executor: str | None,
+    overwrite: bool,
+) -> None:
+    """Turn event files (or folders of them, searched recursively) into HDF5 feature files."""
     from opsin.eventflow._precompute import precompute_files
 
-    kwargs = json.loads(args.preprocess_kwargs) if args.preprocess_kwargs else None
-    if kwargs is not None and not isinstance(kwargs, dict):
-        print("error: --preprocess-kwargs must be a JSON object", file=sys.stderr)
-        return 2
+    if max_duration is not None and max_duration % delta_t:
+        message = f"--max-duration {max_duration} must be a multiple of --delta-t {delta_t}"
+        raise CliError(message, ExitCode.USAGE)
     results = precompute_files(
-        args.inputs,
-        args.out_dir,
-        args.preprocess,
-        args.delta_t,
-        args.height,
-        args.width,
-        args.max_duration,
-        args.store_as_uint8,
-        kwargs,
-        args.processes,
-        args.overwrite,
-        args.executor,
+        inputs,
+        out_dir,
+        preprocess,
+        delta_t,
+        height,
+        width,
+        max_duration,
+        store_as_uint8,
+        preprocess_kwargs,
+        workers,
+        overwrite,
+        executor,
     )
     if not results:
-        print("error: no event file found in the inputs", file=sys.stderr)
-        return 2
+        message = f"no event file found in {', '.join(inputs)} (.dat, .raw or event .h5)"
+        raise CliError(message, ExitCode.NOT_FOUND)
     written = sum(len(r["outputs"]) for r in results)
     skipped = sum(len(r["skipped"]) for r in results)
-    print(f"precompute: {len(results)} recordings, {written} files written, {skipped} skipped")
-    return 0
+    click.echo(f"precompute: {len(results)} recordings, {written} files written, {skipped} skipped")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs ``opsin-eventflow``; returns the exit code (2 for invalid input or configuration)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
-    try:
-        if args.command == "synth":
-            return _synth(args)
-        return _precompute(args)
-    except (EventFlowError, FileNotFoundError, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _lightning(subcommand: str, args: tuple[str, ...]) -> None:
+    from opsin.eventflow._lightning_cli import run_lightning_cli
+
+    run_lightning_cli(subcommand, list(args))
+
+
+@main.command(context_settings=_PASSTHROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def fit(args: tuple[str, ...]) -> None:
+    """Train a FlowModel (LightningCLI: --config flow.yaml [--ckpt_path last]; --help lists every option)."""
+    _lightning("fit", args)
+
+
+@main.command(context_settings=_PASSTHROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def validate(args: tuple[str, ...]) -> None:
+    """Run the validation loop (LightningCLI: --config flow.yaml --ckpt_path CKPT)."""
+    _lightning("validate", args)
+
+
+@main.command(context_settings=_PASSTHROUGH, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def test(args: tuple[str, ...]) -> None:
+    """Run the test loop (LightningCLI: --config flow.yaml --ckpt_path CKPT)."""
+    _lightning("test", args)
+
+
+@main.command()
+@click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="FlowModel checkpoint (.ckpt).")
+@click.option("--events", default=None, type=click.Path(dir_okay=False), help="Event file (with --gt).")
+@click.option("--gt", default=None, type=click.Path(dir_okay=False), help="Ground-truth *_flow.h5 of --events.")
+@click.option("--dir", "folder", default=None, type=click.Path(file_okay=False), help="Folder of X_td.dat + X_flow.h5.")
+@click.option(
+    "--association",
+    default="integrate",
+    show_default=True,
+    type=click.Choice(["integrate", "scale"]),
+    help="How predictions over delta_t windows map onto GT intervals.",
+)
+@click.option("--crop", default=None, callback=_int_list(4), help="Evaluate inside y0,x0,h,w (GT pixels).")
+@click.option("--time-range", default=None, callback=_int_list(2), help="Only GT frames inside s0,s1 (us).")
+@click.option(
+    "--outlier-rule", default="both", show_default=True, type=click.Choice(["and", "or", "both"]), help="%Out rule."
+)
+@click.option("--rel-ref", default="gt", show_default=True, type=click.Choice(["gt", "pred"]), help="%Out 5% ref.")
+@click.option("--dense", is_flag=True, help="Drop the event mask (every valid GT pixel counts).")
+@click.option("--keep-zero-gt", is_flag=True, help="Keep pixels whose GT is exactly (0, 0).")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write results here.")
+@click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
+def evaluate(
+    ckpt: str,
+    events: str | None,
+    gt: str | None,
+    folder: str | None,
+    association: str,
+    crop: tuple[int, ...] | None,
+    time_range: tuple[int, ...] | None,
+    outlier_rule: str,
+    rel_ref: str,
+    dense: bool,
+    keep_zero_gt: bool,
+    json_out: str | None,
+    device: str,
+) -> None:
+    """Evaluate a checkpoint on recordings with ground-truth flow (AEE, %Out, zero-flow baseline).
+
+    Inference streams each file in delta_t windows from t = 0 (T = 1, B = 1, recurrent state carried). Exits 2 when
+    no ground-truth frame has a valid pixel.
+    """
+    from opsin.eventflow._evaluate import EvaluateOptions, run_evaluate
+
+    if folder is None and (events is None or gt is None):
+        message = "give --events E with --gt G, or --dir D"
+        raise CliError(message, ExitCode.USAGE)
+    if folder is not None and (events is not None or gt is not None):
+        message = "--dir cannot be combined with --events/--gt"
+        raise CliError(message, ExitCode.USAGE)
+    options = EvaluateOptions(
+        association=association,
+        crop=crop,
+        time_range=time_range,
+        outlier_rule=outlier_rule,
+        rel_ref=rel_ref,
+        dense=dense,
+        keep_zero_gt=keep_zero_gt,
+        device=device,
+    )
+    run_evaluate(ckpt, events, gt, folder, options, json_out)
+
+
+@main.command()
+@click.option("--ckpt", required=True, type=click.Path(dir_okay=False), help="FlowModel checkpoint (.ckpt).")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Folder for the two files.")
+@click.option("--fp16", is_flag=True, help="Export in half precision (CUDA inference).")
+def export(ckpt: str, out_dir: str, fp16: bool) -> None:
+    """Export the network as TorchScript: model_flow.ptjit and info_flow_jit.json (checked against eager)."""
+    from opsin.eventflow.export import export_checkpoint
+
+    paths = export_checkpoint(ckpt, out_dir, fp16=fp16)
+    for path in paths:
+        click.echo(str(path))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

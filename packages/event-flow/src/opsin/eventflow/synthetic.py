@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from opsin.core import atomic_write_text, derive_seed, dumps_json, get_logger, rng
+from opsin.core import atomic_write_text, derive_seed, dumps_json, get_logger, progress, rng
 from opsin.eventflow._motion import AffineMotion, HomographyMotion, Motion, PiecewiseMotion, centring
 from opsin.eventflow.errors import ConfigError
 from opsin.eventflow.io.dat import DatWriter
@@ -385,17 +385,20 @@ def make_dataset(
     motions: Sequence[str] = MOTIONS,
     max_speed: float = 200.0,
     supersample: bool = False,
+    show_progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Writes ``train/``, ``val/`` and a labelled ``test/`` folder of synthetic sequences under ``out_dir``.
 
     Sequence i uses the seed ``derive_seed(seed, "synth", i)``, so the same arguments give identical files.
+    ``show_progress`` draws a progress bar (on a terminal) while the sequences are simulated.
 
     Returns:
         The metadata of every sequence (with a ``split`` key).
     """
     n_train, n_val, _ = split_counts(num_sequences)
     metas = []
-    for i in range(num_sequences):
+    indices = progress(range(num_sequences), desc="synth", unit="seq") if show_progress else range(num_sequences)
+    for i in indices:
         split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
         seq_seed = derive_seed(seed, "synth", i)
         pick = rng(seq_seed, "choice")
