@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def square(x: int) -> int:
@@ -17,4 +18,12 @@ def fail_on_three(x: int) -> int:
 
 
 def worker_pid(_: int) -> int:
+    return os.getpid()
+
+
+def slow_pid(_: int) -> int:
+    """Busy for 50 ms, then report the process that ran it."""
+    end = time.perf_counter() + 0.05
+    while time.perf_counter() < end:
+        pass
     return os.getpid()

@@ -22,6 +22,7 @@ from opsin.core._jsonutil import OpsinJSONEncoder, dumps_json, to_jsonable
 from opsin.core._lazy import lazy_exports
 from opsin.core._logging import configure_logging, get_logger
 from opsin.core._paths import cache_dir, data_dir
+from opsin.core._pool import parallel_map, process_pool, refers_to_main, shutdown_pools
 from opsin.core._progress import progress, progress_enabled
 from opsin.core._rng import derive_seed, rng
 from opsin.core.errors import OpsinError
@@ -53,11 +54,15 @@ __all__ = [
     "make_executor",
     "map_unordered",
     "one_line",
+    "parallel_map",
+    "process_pool",
     "progress",
     "progress_enabled",
+    "refers_to_main",
     "replace_dir",
     "rng",
     "safe_extract_zip",
+    "shutdown_pools",
     "temp_sibling",
     "to_jsonable",
 ]
