@@ -294,3 +294,36 @@ def test_farneback_recovers_a_translation():
     assert not empty.any()
     with pytest.raises(ConfigError):
         mt.farneback_flows(events, 0, size, size)
+
+
+def _moving_dots(shift: tuple[float, float], dt: int, size: int) -> np.ndarray:
+    """Events of 100 random dots moving by ``shift`` px during ``[0, dt)``, 20 events per dot."""
+    gen = np.random.default_rng(5)
+    dots = gen.integers(0, size, (100, 2))
+    per_dot = 20
+    t = gen.uniform(0, dt, dots.shape[0] * per_dot)
+    x = np.rint(np.repeat(dots[:, 0], per_dot) + shift[0] * t / dt)
+    y = np.rint(np.repeat(dots[:, 1], per_dot) + shift[1] * t / dt)
+    keep = (x >= 0) & (x < size) & (y >= 0) & (y < size)
+    return make_events(x[keep].astype(np.int64), y[keep].astype(np.int64), t[keep].astype(np.int64))
+
+
+def test_flow_warp_loss_rewards_the_true_motion():
+    dt = 10_000
+    shift = (6.0, 2.0)
+    size = 64
+    events = _moving_dots(shift, dt, size)
+    true = mt.flow_warp_loss(events, const_flow(*shift, size, size), dt, t_ref=0)
+    zero = mt.flow_warp_loss(events, const_flow(0.0, 0.0, size, size), dt, t_ref=0)
+    wrong = mt.flow_warp_loss(events, const_flow(-shift[0], -shift[1], size, size), dt, t_ref=0)
+    partial = mt.flow_warp_loss(events, const_flow(shift[0] / 2, shift[1] / 2, size, size), dt, t_ref=0)
+    assert zero == pytest.approx(1.0)
+    assert true > 1.5
+    assert wrong < 1.0
+    assert partial < true
+    # A half-resolution flow is rescaled to the sensor: same value as the full-resolution one.
+    half = mt.flow_warp_loss(events, const_flow(shift[0] / 2, shift[1] / 2, 32, 32), dt, 0, (size, size))
+    assert half == pytest.approx(true)
+    assert math.isnan(mt.flow_warp_loss(events[:0], const_flow(0, 0, 4, 4), dt))
+    seq = mt.sequence_flow_warp_loss(events, np.stack([const_flow(*shift, size, size)]), [0], dt)
+    assert seq == pytest.approx(true)

@@ -10,6 +10,8 @@ set V_k (finite GT, GT != (0, 0), inside the crop, at least one event in the int
 * ``npe1``/``npe2``/``npe3``: % of pixels with e > n px; ``angular_error``: mean angle in degrees between the
   space-time vectors (u, v, 1) and (u_g, v_g, 1); ``aee_rel``: mean e / ||g|| over pixels with g != 0.
 * ``zero_flow_aee`` / ``zero_flow_outlier_pct``: the same for the prediction f = 0 (AEE = mean ||g||).
+* Without GT, :func:`flow_warp_loss` (FWL): var(image of the events warped by f) / var(image of the raw events),
+  > 1 is better than no flow.
 
 Typical use (the ``evaluate`` command; ``labels`` from :func:`opsin.eventflow.io.flow_labels.read_flow_labels`)::
 
@@ -46,6 +48,7 @@ from opsin.eventflow._association import (
     valid_mask,
 )
 from opsin.eventflow._baselines import FarnebackParams, farneback_flows
+from opsin.eventflow._warp_loss import flow_warp_loss, sequence_flow_warp_loss
 from opsin.eventflow.errors import ConfigError
 from opsin.eventflow.io.flow_labels import FlowLabels
 
@@ -62,9 +65,11 @@ __all__ = [
     "event_mask",
     "event_mask_from_features",
     "farneback_flows",
+    "flow_warp_loss",
     "frame_metrics",
     "prediction_for_interval",
     "resize_mask",
+    "sequence_flow_warp_loss",
     "upsample_flow",
     "valid_mask",
 ]
