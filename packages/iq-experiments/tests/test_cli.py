@@ -22,11 +22,11 @@ def test_modify_and_sanity_and_stats(geo_ds, tmp_path):
     out = json.loads(res.output)
     assert out["data_path"].endswith("ds_geo_dataset#jpg40_modifier")
     assert out["params"] == {"quality": 40, "modifier": "jpg40_modifier"}
-    res = runner.invoke(main, ["sanity", str(geo_ds), "--output-path", str(tmp_path / "s")])
+    res = runner.invoke(main, ["sanity", str(geo_ds), "--out-dir", str(tmp_path / "s")])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["problems"] == []
     res = runner.invoke(
-        main, ["stats", str(geo_ds), "--output-path", str(tmp_path / "st"), "-o", str(tmp_path / "st.json")]
+        main, ["stats", str(geo_ds), "--out-dir", str(tmp_path / "st"), "--out", str(tmp_path / "st.json")]
     )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "st.json").read_text())["stats"][1]["obj"] == "geojson"
@@ -43,6 +43,6 @@ def test_snr_and_sharpness_json(tmp_path):
     assert out["snr_mean"] == pytest.approx(20, rel=0.02)
     assert "flat.png" in out["images"]
     write_image(tmp_path / "edge.png", edge_image(1.0))
-    res = CliRunner().invoke(main, ["sharpness", str(tmp_path / "edge.png"), "--esf-model", "erf", "-j", "1"])
+    res = CliRunner().invoke(main, ["sharpness", str(tmp_path / "edge.png"), "--esf-model", "erf", "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["RER_X"] == pytest.approx(0.383, abs=0.01)

@@ -8,17 +8,12 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from opsin.iq._cli_experiments import register
+from opsin.iq.cli import main
 
 
 @pytest.fixture
 def cli() -> click.Group:
-    @click.group()
-    def group() -> None:
-        """Stand-in for the ``opsin-iq`` group."""
-
-    register(group)
-    return group
+    return main
 
 
 def test_run_info_runs_plot(cli, coco_ds, fake_script, tmp_path):
@@ -28,7 +23,7 @@ def test_run_info_runs_plot(cli, coco_ds, fake_script, tmp_path):
 experiment_name = "cli-exp"
 script = "{fake_script}"
 train_ds = "data/ds_coco_dataset"
-max_workers = 1
+workers = 1
 
 [extra_train_params]
 lr = [0.1, 0.2]
@@ -56,7 +51,7 @@ params = {{ quality = [30, 60] }}
     assert lines[1] == "ds_coco_dataset#jpg30_modifier,jpg30_modifier,0.1,0.11046221254112044"
 
     png = tmp_path / "out" / "plot.png"
-    result = runner.invoke(cli, ["plot", "cli-exp", "-y", "val_rmse", "-l", "ds_lr", "-o", str(png)])
+    result = runner.invoke(cli, ["plot", "cli-exp", "-y", "val_rmse", "-l", "ds_lr", "--out", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -65,8 +60,9 @@ params = {{ quality = [30, 60] }}
     assert again.output.count("(already finished)") == 4
 
     missing = runner.invoke(cli, ["info", "nope"])
-    assert missing.exit_code == 1
-    assert "no mlflow experiment named 'nope'" in missing.output
+    assert missing.exit_code == 4
+    assert missing.stderr.startswith("Error: no mlflow experiment named 'nope'")
+    assert missing.stderr.count("\n") == 1
 
 
 def test_bad_experiment_files(cli, tmp_path):
@@ -74,7 +70,8 @@ def test_bad_experiment_files(cli, tmp_path):
     bad.write_text('experiment_name = "x"\nscript = "s.py"\ntrain_ds = "d"\nmodifiers = [{type = "warp"}]\nfoo = 1\n')
     result = CliRunner().invoke(cli, ["run", str(bad)])
     assert result.exit_code == 2
-    assert "unknown keys ['foo']" in result.output
+    assert "unknown keys ['foo']" in result.stderr
+    assert result.stderr.count("\n") == 1
     bad.write_text('experiment_name = "x"\n')
     result = CliRunner().invoke(cli, ["run", str(bad)])
     assert result.exit_code == 2
@@ -84,8 +81,14 @@ def test_bad_experiment_files(cli, tmp_path):
 @pytest.mark.slow
 def test_demo_end_to_end(cli, tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "-o", str(out), "--workers", "2"])
+    result = CliRunner().invoke(cli, ["demo", "--out-dir", str(out), "--workers", "2"])
     assert result.exit_code == 0, result.output
+    # one line per dataset without edges instead of per-image warnings; a readable table; the UI command
+    assert "RuntimeWarning" not in result.output
+    assert "Mean of empty slice" not in result.output
+    assert " NaN" not in result.stdout
+    assert " nan" not in result.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}" in result.stdout
     assert (out / "demo_val_auc.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads(next(line for line in result.output.splitlines() if line.startswith("{")))
     assert summary["runs"] == ["FINISHED"] * 4
@@ -99,3 +102,10 @@ def test_demo_end_to_end(cli, tmp_path):
     q95 = df[df["ds_modifier"] == "jpg95_modifier"]
     assert (q95["snr_median"] > 20).all()
     assert q95["RER_X"].between(0.4, 0.7).all()  # the images were blurred with a Gaussian PSF of sigma 0.7 (0.52)
+    q5_without_edges = df[df["ds_modifier"] == "jpg5_modifier"]["RER_X"].isna().all()
+    assert ("jpg5_modifier: no edge passed" in result.stdout) == q5_without_edges
+    assert result.stdout.count("no edge passed") <= 1  # once per dataset, never per image
+    from mlflow import MlflowClient
+
+    exp = MlflowClient(summary["tracking_uri"]).get_experiment_by_name("opsin-iq-demo")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the mlflow 3 UI opens on the runs

@@ -15,8 +15,10 @@ from opsin.iq.experiments.utils import task_class_type_dict
 
 def test_all_is_pinned():
     assert experiments.__all__ == [
+        "ExperimentFailedError",
         "ExperimentInfo",
         "ExperimentNotFound",
+        "ExperimentNotFoundError",
         "ExperimentSetup",
         "ExperimentVisual",
         "GridPoint",
@@ -24,12 +26,15 @@ def test_all_is_pinned():
         "RunOutcome",
         "TaskExecution",
         "TaskFailed",
+        "TaskFailedError",
         "TaskTimeoutError",
         "example_script_path",
         "get_hash",
     ]
     for name in experiments.__all__:
-        assert getattr(experiments, name).__name__ == name
+        # the original's exception names are aliases of the ...Error classes
+        assert getattr(experiments, name).__name__ in (name, f"{name}Error")
+    assert experiments.ExperimentNotFound is experiments.ExperimentNotFoundError
     assert issubclass(experiments.ExperimentNotFound, LookupError)
     assert task_class_type_dict == {"PYTHON_SCRIPT": PythonScriptTaskExecution}
 

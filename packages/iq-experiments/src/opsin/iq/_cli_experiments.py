@@ -5,14 +5,14 @@ Attach them to the ``opsin-iq`` click group with :func:`register`. An experiment
     experiment_name = "jpg-sweep"
     script = "train.py"            # or "example:objectness" for the bundled script
     train_ds = "data/ds_coco_dataset"
-    # val_ds, test_ds, repetitions = 1, max_workers, executor = "local" | "dask://host:port",
+    # val_ds, test_ds, repetitions = 1, workers, executor = "local" | "dask://host:port",
     # tracking_uri, mlflow_monitoring = false, timeout_s, tmp_dir, resume = true
 
     [extra_train_params]
     lr = [0.05, 0.5]
 
     [[modifiers]]
-    type = "jpg"                   # base, jpg, quant, blur, gsd, sharpness, snr, rer
+    type = "jpg"                   # base, dir, jpg, quant, blur, gsd, sharpness, snr, rer
     params = { quality = [10, 50, 90] }   # a list sweeps: one modifier per value
 
 Relative paths are relative to the file's folder.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import sys
 import tomllib
@@ -31,19 +30,10 @@ from pathlib import Path
 
 import click
 
-__all__ = ["MODIFIER_TYPES", "load_experiment_file", "register"]
+from opsin.core import CliError, ExitCode
+from opsin.iq.errors import ExperimentFileError, ModifierParamError
 
-#: ``type`` names of ``[[modifiers]]`` -> class names in :mod:`opsin.iq.datasets`.
-MODIFIER_TYPES: dict[str, str] = {
-    "base": "DSModifier",
-    "blur": "DSModifier_blur",
-    "gsd": "DSModifier_gsd",
-    "jpg": "DSModifier_jpg",
-    "quant": "DSModifier_quant",
-    "rer": "DSModifier_rer",
-    "sharpness": "DSModifier_sharpness",
-    "snr": "DSModifier_snr",
-}
+__all__ = ["load_experiment_file", "register"]
 
 _KEYS = {
     "experiment_name",
@@ -52,7 +42,7 @@ _KEYS = {
     "val_ds",
     "test_ds",
     "repetitions",
-    "max_workers",
+    "workers",
     "executor",
     "tracking_uri",
     "registry_uri",
@@ -66,46 +56,56 @@ _KEYS = {
 }
 
 
-class ExperimentFileError(click.ClickException):
-    """An experiment file is missing, unreadable or inconsistent (exit code 2)."""
-
-    exit_code = 2
-
-
 def _path(base: Path, value: str) -> str:
     p = Path(os.path.expanduser(value))
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
 def _modifiers(entries: list[dict[str, t.Any]], where: str) -> list[t.Any]:
-    import opsin.iq.datasets as datasets
+    from opsin.iq.datasets import MODIFIERS, make_modifier
 
     mods: list[t.Any] = []
     for i, entry in enumerate(entries):
         kind = entry.get("type", "")
-        if kind not in MODIFIER_TYPES:
-            msg = f"{where}: modifiers[{i}].type {kind!r} unknown (use one of {sorted(MODIFIER_TYPES)})"
+        if kind not in MODIFIERS:
+            msg = f"{where}: modifiers[{i}].type {kind!r} unknown (use one of {', '.join(sorted(MODIFIERS))})"
             raise ExperimentFileError(msg)
-        cls = getattr(datasets, MODIFIER_TYPES[kind])
         params = dict(entry.get("params", {}))
         sweep = [k for k, v in params.items() if isinstance(v, list)]
         for combo in itertools.product(*(params[k] for k in sweep)):
             p = {**params, **dict(zip(sweep, combo, strict=True))}
-            mods.append(cls() if kind == "base" else cls(params=p))
+            try:
+                mods.append(make_modifier(kind, p))
+            except ModifierParamError as exc:
+                msg = f"{where}: modifiers[{i}]: {exc}"
+                raise ExperimentFileError(msg) from exc
     return mods
+
+
+def _workers(value: t.Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{where}: workers must be an integer >= 1, got {value!r}"
+        raise ExperimentFileError(msg)
+    return value
 
 
 def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
     """Build an :class:`~opsin.iq.experiments.ExperimentSetup` from a TOML experiment file.
 
     Raises:
-        ExperimentFileError: unknown keys, missing ``experiment_name``/``script``/``train_ds``/``modifiers``,
-            unknown modifier types.
+        FileNotFoundError: the file does not exist.
+        ExperimentFileError: unreadable TOML, unknown keys, missing ``experiment_name``/``script``/``train_ds``/
+            ``modifiers``, unknown modifier types or parameters, a bad ``workers`` value.
     """
     from opsin.iq.datasets import DSWrapper
     from opsin.iq.experiments import ExperimentSetup, PythonScriptTaskExecution, example_script_path
 
     file = Path(path).resolve()
+    if not file.is_file():
+        msg = f"experiment file {file} does not exist"
+        raise FileNotFoundError(msg)
     try:
         cfg = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -144,19 +144,15 @@ def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
         cloud_options={"tracking_uri": cfg.get("tracking_uri", ""), "registry_uri": cfg.get("registry_uri", "")},
         mlflow_monitoring=bool(cfg.get("mlflow_monitoring", False)),
         executor=cfg.get("executor"),
-        max_workers=cfg.get("max_workers"),
+        max_workers=_workers(cfg.get("workers"), str(file)),
         resume=bool(cfg.get("resume", True)),
     )
 
 
 def _info(name: str, tracking_uri: str | None) -> t.Any:
-    from opsin.iq.errors import ExperimentNotFound
     from opsin.iq.experiments import ExperimentInfo
 
-    try:
-        return ExperimentInfo(name, tracking_uri=tracking_uri)
-    except ExperimentNotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    return ExperimentInfo(name, tracking_uri=tracking_uri)
 
 
 def _metric_names(info: t.Any) -> list[str]:
@@ -181,13 +177,13 @@ _tracking_option = click.option("--tracking-uri", default=None, help="mlflow tra
 
 
 @click.command("run")
-@click.argument("experiment_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--max-workers", type=int, default=None, help="Runs in flight (overrides the file).")
-def run_cmd(experiment_file: str, max_workers: int | None) -> None:
+@click.argument("experiment_file")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Runs in flight (overrides the file).")
+def run_cmd(experiment_file: str, workers: int | None) -> None:
     """Run the experiment described by EXPERIMENT_FILE (TOML); exit code 1 when a run failed."""
     setup = load_experiment_file(experiment_file)
-    if max_workers is not None:
-        setup.max_workers = max_workers
+    if workers is not None:
+        setup.max_workers = workers
     outcomes = setup.execute()
     width = max(len(o.run_name) for o in outcomes)
     for o in outcomes:
@@ -196,21 +192,22 @@ def run_cmd(experiment_file: str, max_workers: int | None) -> None:
     failed = sum(o.status != "FINISHED" for o in outcomes)
     click.echo(f"{len(outcomes) - failed}/{len(outcomes)} runs finished; tracking: {setup.tracking_uri}")
     if failed:
-        sys.exit(1)
+        msg = f"{failed} of {len(outcomes)} runs of {setup.experiment_name!r} failed (see their logs/stderr.txt)"
+        raise CliError(msg, ExitCode.ERROR)
 
 
 @click.command("info")
 @click.argument("experiment_name")
 @_tracking_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON here.")
-def info_cmd(experiment_name: str, tracking_uri: str | None, output: str | None) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the JSON to this file.")
+def info_cmd(experiment_name: str, tracking_uri: str | None, out: str | None) -> None:
     """Print an experiment's runs (params, metrics, tags, artifact paths) as JSON."""
     from opsin.core import atomic_write_text, dumps_json
 
     info = _info(experiment_name, tracking_uri)
     text = dumps_json({"experiment_id": info.experiment_id, "runs": info.runs}, indent=2, allow_nan=True)
-    if output:
-        atomic_write_text(output, text + "\n")
+    if out:
+        atomic_write_text(out, text + "\n")
     else:
         click.echo(text)
 
@@ -246,8 +243,8 @@ def runs_cmd(
 @click.option("-y", "--y", "yvar", required=True, help="The metric on the y axis.")
 @click.option("-l", "--legend", "legend", default=None, help="One series per value of this column.")
 @click.option("-k", "--kind", type=click.Choice(["lineplot", "bars", "scatter"]), default="lineplot")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
-@click.option("--title", default=None)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@click.option("--title", default=None, help="Plot title.")
 def plot_cmd(
     experiment_name: str,
     tracking_uri: str | None,
@@ -255,7 +252,7 @@ def plot_cmd(
     yvar: str,
     legend: str | None,
     kind: str,
-    output: str,
+    out: str,
     title: str | None,
 ) -> None:
     """Plot a metric of an experiment's runs against a param (mean +/- std over repetitions) as a PNG."""
@@ -271,14 +268,16 @@ def plot_cmd(
     df = _numeric(info.get_df(params, metrics, dropna=True))
     if df.empty:
         msg = f"experiment {experiment_name!r} has no finished run with {[*params, *metrics]}"
-        raise click.ClickException(msg)
-    ExperimentVisual(df, output).visualize(plot_kind=kind, xvar=xvar, yvar=yvar, legend_var=legend, title=title)
-    click.echo(output)
+        raise CliError(msg, ExitCode.NOT_FOUND)
+    ExperimentVisual(df, out).visualize(plot_kind=kind, xvar=xvar, yvar=yvar, legend_var=legend, title=title)
+    click.echo(out)
 
 
 @click.command("demo")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="opsin-iq-demo", show_default=True)
-@click.option("--workers", type=int, default=None, help="Runs in flight (default: CPUs, at most 4).")
+@click.option(
+    "--out-dir", type=click.Path(file_okay=False), default="opsin-iq-demo", show_default=True, help="Output folder."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Runs in flight (default: CPUs).")
 @click.option("--no-metrics", is_flag=True, help="Skip the SNR/sharpness measurements.")
 def demo_cmd(out_dir: str, workers: int | None, no_metrics: bool) -> None:
     """Offline end-to-end demo: synthetic dataset, JPEG 5/95 x lr 0.1/1.0, SNR/sharpness, a PNG plot."""
@@ -286,11 +285,15 @@ def demo_cmd(out_dir: str, workers: int | None, no_metrics: bool) -> None:
 
     summary = run_demo(out_dir, max_workers=workers, metrics=not no_metrics)
     df = summary["table"]
-    click.echo(df.to_string(index=False, float_format=lambda v: "nan" if math.isnan(v) else f"{v:.3f}"))
+    click.echo(df.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
+    for modifier in summary["no_edges"]:
+        click.echo(f"{modifier}: no edge passed the sharpness gates, so RER/FWHM show '-'")
     click.echo(json.dumps({k: summary[k] for k in ("experiment", "tracking_uri", "runs", "plot")}))
-    click.echo(f"demo finished in {summary['seconds']:.1f} s")
-    if any(s != "FINISHED" for s in summary["runs"]):
-        sys.exit(1)
+    click.echo(f"demo finished in {summary['seconds']:.1f} s; browse the runs with: {summary['mlflow_ui']}")
+    failed = sum(s != "FINISHED" for s in summary["runs"])
+    if failed:
+        msg = f"{failed} of {len(summary['runs'])} demo runs failed (see their logs/stderr.txt in mlflow)"
+        raise CliError(msg, ExitCode.ERROR)
 
 
 def register(group: click.Group) -> None:

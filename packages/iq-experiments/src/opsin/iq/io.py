@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 import tifffile
 
+from opsin.core import get_logger
 from opsin.iq.errors import ImageReadError
 
 __all__ = ["GEO_TAGS", "IMAGE_EXTENSIONS", "ImageMeta", "encode_jpeg", "read_image", "write_image"]
@@ -31,10 +33,38 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", "
 _TIFF_EXT = (".tif", ".tiff")
 _JPEG_EXT = (".jpg", ".jpeg")
 
-# libtiff warns about every GeoTIFF tag it does not know; those tags are read by tifffile instead.
-with contextlib.suppress(AttributeError):  # depends on the OpenCV build
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-logging.getLogger("tifffile").setLevel(logging.ERROR)
+
+class _BelowError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+_BELOW_ERROR = _BelowError()
+
+
+@contextlib.contextmanager
+def _quiet_tiff_warnings() -> Iterator[None]:
+    """Hide libtiff's and tifffile's warnings about GeoTIFF tags while one file is decoded.
+
+    libtiff (inside OpenCV) warns about every GeoTIFF tag it does not know, and tifffile about some tag values;
+    those tags are read by tifffile on purpose. Only the duration of the call is affected: OpenCV's level is put
+    back and the filter removed afterwards, so other users of these libraries keep their settings.
+    """
+    cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = None
+    if cv_logging is not None:
+        with contextlib.suppress(Exception):  # depends on the OpenCV build
+            previous = cv_logging.getLogLevel()
+            cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+    tiff_logger = get_logger("tifffile")
+    tiff_logger.addFilter(_BELOW_ERROR)
+    try:
+        yield
+    finally:
+        tiff_logger.removeFilter(_BELOW_ERROR)
+        if cv_logging is not None and previous is not None:
+            with contextlib.suppress(Exception):
+                cv_logging.setLogLevel(previous)
 
 
 @dataclasses.dataclass
@@ -108,18 +138,23 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageMeta]:
         msg = f"cannot read image {spath}: no such file"
         raise ImageReadError(msg)
     is_tiff = spath.lower().endswith(_TIFF_EXT)
-    arr = cv2.imread(spath, cv2.IMREAD_UNCHANGED)
-    bgr = arr is not None and arr.ndim == 3 and arr.shape[2] in (3, 4)
     tags: dict[int, tuple[int, int, Any]] = {}
-    if is_tiff:
-        try:
-            tags = _read_tiff_tags(spath)
-            if arr is None:
-                arr = tifffile.imread(spath)
-                bgr = False
-        except Exception as exc:
-            msg = f"cannot read image {spath}: {exc}"
-            raise ImageReadError(msg) from exc
+    if not is_tiff:
+        arr = cv2.imread(spath, cv2.IMREAD_UNCHANGED)
+        by_opencv = arr is not None
+    else:
+        with _quiet_tiff_warnings():
+            arr = cv2.imread(spath, cv2.IMREAD_UNCHANGED)
+            by_opencv = arr is not None
+            try:
+                tags = _read_tiff_tags(spath)
+                if arr is None:
+                    arr = tifffile.imread(spath)
+            except Exception as exc:
+                msg = f"cannot read image {spath}: not a readable TIFF ({exc})"
+                raise ImageReadError(msg) from exc
+    # OpenCV decodes colour as BGR(A); the tifffile fallback keeps the file's band order
+    bgr = by_opencv and arr is not None and arr.ndim == 3 and arr.shape[2] in (3, 4)
     if arr is None:
         msg = f"cannot read image {spath}: not a decodable image file"
         raise ImageReadError(msg)

@@ -1,8 +1,17 @@
-"""Datasets and modifiers: ``DSWrapper``, the ``DSModifier`` family, and the dataset errors."""
+"""Datasets and modifiers: ``DSWrapper``, the ``DSModifier`` family, the modifier registry and the dataset errors."""
 
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._registry import MODIFIERS, make_modifier, modifier_class
 from opsin.iq.datasets._wrapper import DSWrapper
-from opsin.iq.datasets.ds_exceptions import DSAnnotationsNotFound, DSLayoutError, DSNotFound, ImageReadError
+from opsin.iq.datasets.ds_exceptions import (
+    DSAnnotationsNotFound,
+    DSAnnotationsNotFoundError,
+    DSLayoutError,
+    DSNotFound,
+    DSNotFoundError,
+    ImageReadError,
+    ModifierParamError,
+)
 from opsin.iq.datasets.modifier_blur import DSModifier_blur
 from opsin.iq.datasets.modifier_gsd import DSModifier_gsd
 from opsin.iq.datasets.modifier_jpg import DSModifier_jpg
@@ -14,6 +23,7 @@ from opsin.iq.datasets.modifier_sr import DSModifier_sr
 
 __all__ = [
     "DSAnnotationsNotFound",
+    "DSAnnotationsNotFoundError",
     "DSLayoutError",
     "DSModifier",
     "DSModifier_blur",
@@ -26,6 +36,11 @@ __all__ = [
     "DSModifier_snr",
     "DSModifier_sr",
     "DSNotFound",
+    "DSNotFoundError",
     "DSWrapper",
     "ImageReadError",
+    "MODIFIERS",
+    "ModifierParamError",
+    "make_modifier",
+    "modifier_class",
 ]

@@ -1,16 +1,18 @@
-"""Build-once storage of modified datasets: manifest, lock file and atomic rename."""
+"""Build-once storage of modified datasets: manifest, lock file and a fresh staging folder.
+
+The finished staging folder is moved into place with :func:`opsin.core.replace_dir` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from opsin.core import atomic_write_text, dumps_json
+from opsin.core import atomic_write_text, dumps_json, replace_dir
 
 __all__ = [
     "MANIFEST_NAME",
@@ -73,17 +75,6 @@ def temp_sibling(target: str) -> str:
     path = os.path.join(parent, f".{os.path.basename(target)}.tmp-{uuid.uuid4().hex[:12]}")
     os.makedirs(path)
     return path
-
-
-def replace_dir(tmp: str, target: str) -> None:
-    """Move the finished build ``tmp`` to ``target``, removing a stale ``target`` first."""
-    if os.path.lexists(target):
-        old = target + f".old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from opsin.iq.datasets.ds_tools import find_annotation_file, find_image_folder
-from opsin.iq.errors import DSAnnotationsNotFound, DSNotFound
+from opsin.iq.errors import DSAnnotationsNotFoundError, DSNotFoundError
 
 if TYPE_CHECKING:
     from opsin.iq.datasets._modifier_base import DSModifier
@@ -26,9 +26,9 @@ class DSWrapper:
         ds_modifier: the modifier that produced this dataset (its parameters are added to ``params``).
 
     Raises:
-        DSNotFound: ``data_path`` or ``data_input`` does not exist.
+        DSNotFoundError: ``data_path`` or ``data_input`` does not exist.
         DSLayoutError: the image folder or an annotation file is ambiguous.
-        DSAnnotationsNotFound: without ``data_path``, no annotation file exists.
+        DSAnnotationsNotFoundError: without ``data_path``, no annotation file exists.
 
     Attributes:
         data_path, data_input, parent_folder, json_annotations, geojson_annotations, mask_annotations_dir,
@@ -49,18 +49,18 @@ class DSWrapper:
         if data_path:
             if not os.path.isdir(data_path):
                 msg = f"dataset folder {data_path} does not exist"
-                raise DSNotFound(msg)
+                raise DSNotFoundError(msg)
             if not data_input:
                 data_input = find_image_folder(data_path)
             elif not os.path.isdir(data_input):
                 msg = f"image folder {data_input} does not exist"
-                raise DSNotFound(msg)
+                raise DSNotFoundError(msg)
             json_found = json_annotations or find_annotation_file(data_path, ".json")
             geojson_found = geojson_annotations or find_annotation_file(data_path, ".geojson")
         else:
             if not data_input or not os.path.isdir(data_input):
                 msg = f"image folder {data_input or '(data_input not given)'} does not exist"
-                raise DSNotFound(msg)
+                raise DSNotFoundError(msg)
             json_ok = bool(json_annotations) and os.path.isfile(json_annotations)
             geojson_ok = bool(geojson_annotations) and os.path.isfile(geojson_annotations)
             if not (json_ok or geojson_ok):
@@ -69,7 +69,7 @@ class DSWrapper:
                     f"dataset with images {data_input}: without data_path an existing json or geojson annotation "
                     f"file is required, got {given}"
                 )
-                raise DSAnnotationsNotFound(msg)
+                raise DSAnnotationsNotFoundError(msg)
             data_path = os.path.dirname(data_input)
             json_found = json_annotations if json_ok else None
             geojson_found = geojson_annotations if geojson_ok else None

@@ -1,5 +1,23 @@
 """Dataset errors (re-exported from :mod:`opsin.iq.errors`, where the hierarchy is drawn)."""
 
-from opsin.iq.errors import AnnotationFormatError, DSAnnotationsNotFound, DSLayoutError, DSNotFound, ImageReadError
+from opsin.iq.errors import (
+    AnnotationFormatError,
+    DSAnnotationsNotFound,
+    DSAnnotationsNotFoundError,
+    DSLayoutError,
+    DSNotFound,
+    DSNotFoundError,
+    ImageReadError,
+    ModifierParamError,
+)
 
-__all__ = ["AnnotationFormatError", "DSAnnotationsNotFound", "DSLayoutError", "DSNotFound", "ImageReadError"]
+__all__ = [
+    "AnnotationFormatError",
+    "DSAnnotationsNotFound",
+    "DSAnnotationsNotFoundError",
+    "DSLayoutError",
+    "DSNotFound",
+    "DSNotFoundError",
+    "ImageReadError",
+    "ModifierParamError",
+]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 
+from opsin.core import get_logger
 from opsin.iq.errors import DSLayoutError
 from opsin.iq.io import IMAGE_EXTENSIONS
 
@@ -20,11 +20,12 @@ __all__ = [
     "find_annotation_file",
     "find_image_folder",
     "format_param_value",
+    "image_folder_candidates",
     "is_image_file",
     "list_images",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 def is_image_file(name: str) -> bool:
@@ -32,7 +33,8 @@ def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _image_folder_candidates(data_path: str) -> list[str]:
+def image_folder_candidates(data_path: str) -> list[str]:
+    """Sub-folders of ``data_path`` that may be its image folder (not hidden, not ``*_mask``, not ``*stats*``)."""
     names = []
     for entry in sorted(os.listdir(data_path)):
         if entry.startswith(".") or entry.endswith("_mask") or "stats" in entry:
@@ -54,7 +56,7 @@ def find_image_folder(data_path: str) -> str:
     Raises:
         DSLayoutError: no candidate folder, or several.
     """
-    names = _image_folder_candidates(data_path)
+    names = image_folder_candidates(data_path)
     if len(names) != 1:
         found = ", ".join(names) if names else "none"
         msg = (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
 
 from opsin.iq._arrays import to_dtype
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 
 __all__ = ["DSModifier_blur", "gaussian_blur", "gaussian_kernel_1d"]
@@ -60,11 +61,17 @@ class DSModifier_blur(DSModifier_dir):  # noqa: N801
     """
 
     algo_version = 1
+    #: Accepted parameters (``kernel_size`` must also be odd).
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "sigma": Param("float", 0, None, low_open=True),
+        "kernel_size": Param("int", 1, None),
+    }
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         self.params = {"sigma": 1, **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         gaussian_kernel_1d(float(self.params["sigma"]), self.params.get("kernel_size"))  # validate early
         self.name = f"blur{format_param_value(self.params['sigma'])}_modifier"
         super().__init__(ds_modifier, **kwargs)

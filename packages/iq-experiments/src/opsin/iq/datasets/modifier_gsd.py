@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from opsin.iq._arrays import to_dtype
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 
 __all__ = ["DSModifier_gsd", "INTERPOLATIONS", "resample_gsd"]
@@ -60,11 +61,19 @@ class DSModifier_gsd(DSModifier_dir):  # noqa: N801
     """
 
     algo_version = 1
+    #: Accepted parameters (``gsd`` is derived: ``resol * scale``).
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "scale": Param("float", 0, None, low_open=True),
+        "interpolation": Param("int", 0, 5),
+        "resol": Param("float", 0, None, low_open=True),
+        "gsd": Param(derived=True),
+    }
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         self.params = {"scale": 1.0, "interpolation": 2, "resol": 0.3, **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         self.params["gsd"] = float(self.params["resol"]) * float(self.params["scale"])
         self.name = f"gsd{format_param_value(self.params['gsd'])}_modifier"
         super().__init__(ds_modifier, **kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from opsin.core import atomic_write_bytes
 from opsin.iq._arrays import to_dtype
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 from opsin.iq.io import encode_jpeg, read_image, write_image
 
@@ -69,11 +70,14 @@ class DSModifier_jpg(DSModifier_dir):  # noqa: N801
     """
 
     algo_version = 1
+    #: Accepted parameters: JPEG quality as OpenCV takes it.
+    PARAMS: ClassVar[dict[str, Param]] = {"quality": Param("int", 1, 100)}
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         self.params = {"quality": 65, **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         self.name = f"jpg{format_param_value(self.params['quality'])}_modifier"
         super().__init__(ds_modifier, **kwargs)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
+from opsin.iq.errors import ModifierParamError
 
 __all__ = ["DSModifier_quant", "quantize"]
 
@@ -46,11 +48,19 @@ class DSModifier_quant(DSModifier_dir):  # noqa: N801
     """Bit-depth reduction, ``params = {"bits": 4}`` (+ optional ``bit_depth``); name ``quant{bits}_modifier``."""
 
     algo_version = 1
+    #: Accepted parameters (``bits`` is checked against the image dtype again when applied).
+    PARAMS: ClassVar[dict[str, Param]] = {"bits": Param("int", 1, 64), "bit_depth": Param("int", 1, 64)}
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         self.params = {"bits": 4, **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
+        depth = self.params.get("bit_depth") or 16
+        if self.params["bits"] > depth:
+            bits = self.params["bits"]
+            msg = f"{type(self).__name__}: parameter 'bits' is out of range (allowed 1..{depth}), got {bits}"
+            raise ModifierParamError(msg)
         self.name = f"quant{format_param_value(self.params['bits'])}_modifier"
         super().__init__(ds_modifier, **kwargs)
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special
 
+from opsin.core import get_logger
 from opsin.iq.datasets._labels import initial_label
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 from opsin.iq.datasets.modifier_blur import gaussian_blur
 
 __all__ = ["DSModifier_rer", "blur_for_rer", "rer_of_sigma", "sigma_of_rer"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 def rer_of_sigma(sigma: float) -> float:
@@ -56,6 +57,12 @@ class DSModifier_rer(DSModifier_dir):  # noqa: N801
     """
 
     algo_version = 1
+    #: Accepted parameters (``dataset`` must name a dataset with an RER label).
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "rer": Param("float", 0, 1, low_open=True, high_open=True),
+        "initial_rer": Param("float", 0, 1, low_open=True, high_open=True),
+        "dataset": Param("str"),
+    }
 
     def __init__(
         self,
@@ -65,6 +72,7 @@ class DSModifier_rer(DSModifier_dir):  # noqa: N801
         **kwargs: Any,
     ) -> None:
         self.params = {"rer": 0.2, "dataset": "xview", **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         self.initial_rer = initial_label(self.params, "RER", get_initial_from_dataset)
         sigma_of_rer(float(self.params["rer"]))  # validate early
         self.name = f"rer{format_param_value(self.params['rer'])}_modifier"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
 
 from opsin.iq._arrays import dtype_max, is_integer, to_dtype
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 
 __all__ = ["DSModifier_sharpness", "adjust_sharpness"]
@@ -44,11 +45,14 @@ class DSModifier_sharpness(DSModifier_dir):  # noqa: N801
     """Sharpness change, ``params = {"sharpness": 2}``; name ``sharpness{sharpness}_modifier``."""
 
     algo_version = 1
+    #: Accepted parameters: the blend factor (0 smooth, 1 identity, above 1 sharper).
+    PARAMS: ClassVar[dict[str, Param]] = {"sharpness": Param("float", 0, None)}
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         self.params = {"sharpness": 2, **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         self.name = f"sharpness{format_param_value(self.params['sharpness'])}_modifier"
         super().__init__(ds_modifier, **kwargs)
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from opsin.core import get_logger
 from opsin.iq._arrays import to_dtype
 from opsin.iq.datasets._labels import initial_label
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
 
 __all__ = ["DSModifier_snr", "add_noise_for_snr"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 def add_noise_for_snr(img: np.ndarray, snr: float, initial_snr: float, rng: np.random.Generator) -> np.ndarray:
@@ -56,6 +57,12 @@ class DSModifier_snr(DSModifier_dir):  # noqa: N801
     """
 
     algo_version = 1
+    #: Accepted parameters (``dataset`` must name a dataset with an SNR label).
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "snr": Param("float", 0, None, low_open=True),
+        "initial_snr": Param("float", 0, None, low_open=True),
+        "dataset": Param("str"),
+    }
 
     def __init__(
         self,
@@ -65,6 +72,7 @@ class DSModifier_snr(DSModifier_dir):  # noqa: N801
         **kwargs: Any,
     ) -> None:
         self.params = {"snr": 20, "dataset": "xview", **(params or {})}
+        check_params(type(self).__name__, self.params, self.PARAMS)
         self.initial_snr = initial_label(self.params, "SNR", get_initial_from_dataset)
         self.name = f"snr{format_param_value(self.params['snr'])}_modifier"
         super().__init__(ds_modifier, **kwargs)

@@ -10,13 +10,14 @@ The package runs no super-resolution model. Subclass :class:`DSModifier_sr` and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from opsin.iq.datasets._modifier_base import DSModifier, DSModifier_dir
+from opsin.iq.datasets._params import Param, check_params
 from opsin.iq.datasets.ds_tools import format_param_value
-from opsin.iq.errors import ModifierNotConfigured
+from opsin.iq.errors import ModifierNotConfiguredError
 
 __all__ = ["DSModifier_sr"]
 
@@ -28,17 +29,25 @@ class DSModifier_sr(DSModifier_dir):  # noqa: N801
     derived from the other two. Name ``{algo}_{source_gsd}_to_{target_gsd}_modifier``.
 
     Raises:
-        ModifierNotConfigured: (a ``NotImplementedError``) when applied without a subclass implementing
+        ModifierNotConfiguredError: (a ``NotImplementedError``) when applied without a subclass implementing
             :meth:`_super_resolve`.
         ValueError: fewer than two of the three GSD parameters.
     """
 
     algo_version = 1
+    #: Accepted parameters (two of the three GSD values determine the third).
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "algo": Param("str"),
+        "source_gsd": Param("float", 0, None, low_open=True),
+        "target_gsd": Param("float", 0, None, low_open=True),
+        "upscale_factor": Param("float", 0, None, low_open=True),
+    }
 
     def __init__(
         self, ds_modifier: DSModifier | None = None, params: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         given = dict(params or {})
+        check_params(type(self).__name__, given, self.PARAMS)
         p: dict[str, Any] = {"algo": "MSRN", **given}
         gsd_keys = ("source_gsd", "target_gsd", "upscale_factor")
         if sum(k in given for k in gsd_keys) < 2:
@@ -61,7 +70,7 @@ class DSModifier_sr(DSModifier_dir):  # noqa: N801
             f"DSModifier_sr ({self.params['algo']}) is an extension point: subclass it and implement "
             "_super_resolve(img) -> img with your model"
         )
-        raise ModifierNotConfigured(msg)
+        raise ModifierNotConfiguredError(msg)
 
     def _mod_img(self, img: np.ndarray) -> np.ndarray:
         return self._super_resolve(img)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import Any
 
@@ -12,17 +11,17 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from opsin.core import atomic_write_text, dumps_json
+from opsin.core import atomic_write_text, dumps_json, get_logger
 from opsin.iq.datasets._wrapper import DSWrapper
 from opsin.iq.datasets.ds_tools import list_images
 from opsin.iq.ds_stats import _notebook, _shapes
-from opsin.iq.errors import AnnotationFormatError
+from opsin.iq.errors import AnnotationFormatError, ImageReadError
 from opsin.iq.io import read_image
 from opsin.iq.sanity._geojson import read_geojson
 
 __all__ = ["DsStats"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 _GEO_FIELDS = (
     "area",
@@ -68,6 +67,7 @@ class DsStats:
     Attributes:
         annotfns: sorted ``*.json`` / ``*.geojson`` files of the dataset folder.
         mask_subdir_lst: sub-folders ending in ``_mask``.
+        unreadable_images: ``[(path, reason), ...]`` found by the last :meth:`perform_stats`.
     """
 
     def __init__(self, data_path: str = "", output_path: str = "", ds_wrapper: DSWrapper | None = None) -> None:
@@ -75,6 +75,7 @@ class DsStats:
         self.data_path = self.ds_wrapper.data_path
         self.output_path = output_path or os.path.join(self.data_path, "stats")
         self.output_img_path = os.path.join(self.output_path, "images")
+        self.unreadable_images: list[tuple[str, str]] = []
         os.makedirs(self.output_img_path, exist_ok=True)
         names = sorted(os.listdir(self.data_path))
         self.annotfns = [
@@ -94,7 +95,8 @@ class DsStats:
         """Mean area fraction per category: ``[names, values]`` with ``background`` first.
 
         Per image, the summed annotation ``area`` (or polygon area) of a category over the image area; averaged
-        by dividing by the number of images + 1 (kept from the original for compatible numbers).
+        by dividing by the number of images + 1 (kept from the original for compatible numbers). Categories come in
+        order of first appearance (images in file order); ``background`` is 1 minus each class in turn.
         """
         cats = {c["id"]: c.get("name", str(c["id"])) for c in gt.get("categories", [])}
         order: list[Any] = []
@@ -114,7 +116,11 @@ class DsStats:
         n = len(gt.get("images", [])) + 1
         values = [sums.get(c, 0.0) / n for c in order]
         names = [cats.get(c, str(c)) for c in order]
-        return [["background", *names], [1.0 - sum(values), *values]]
+        # subtract class by class, as the original did: the same floats to the last bit (a sum first differs)
+        background = 1.0
+        for value in values:
+            background -= value
+        return [["background", *names], [background, *values]]
 
     def _coco_stats(self, fn: str, show: bool) -> list[dict[str, Any]]:
         try:
@@ -288,6 +294,7 @@ class DsStats:
         Returns:
             The list of statistics records (masks, then COCO files, then GeoJSON files).
         """
+        self.unreadable_images = self.find_unreadable_images()
         out: list[dict[str, Any]] = [self._mask_stats(d, show_plots) for d in self.mask_subdir_lst]
         for fn in self.annotfns:
             if fn.lower().endswith(".geojson"):
@@ -299,8 +306,28 @@ class DsStats:
         for fn in self.annotfns:
             if fn.lower().endswith(".geojson"):
                 out += self._geojson_stats(fn, show_plots)
+        if self.unreadable_images:
+            files = dict(self.unreadable_images)
+            out.append({"file": self.ds_wrapper.data_input, "obj": "unreadable_images", "stats": files})
         atomic_write_text(os.path.join(self.output_path, "stats.json"), dumps_json(out, indent=2))
         return out
+
+    def find_unreadable_images(self) -> list[tuple[str, str]]:
+        """Decode every image of the dataset's image folder; ``[(path, reason), ...]`` for those that fail.
+
+        Each failure is also logged as a warning. :meth:`perform_stats` calls this and adds an
+        ``unreadable_images`` record (``{path: reason}``) to its result when any image fails.
+        """
+        folder = self.ds_wrapper.data_input
+        bad: list[tuple[str, str]] = []
+        for name in list_images(folder, warn=False):
+            path = os.path.join(folder, name)
+            try:
+                read_image(path)
+            except ImageReadError as exc:
+                logger.warning("%s", exc)
+                bad.append((path, str(exc)))
+        return bad
 
     # -- compatibility helpers ----------------------------------------------------------------------------------------
     _calc_minrotrect = staticmethod(_shapes.calc_minrotrect)

@@ -4,8 +4,8 @@
 mlflow runs; ``ExperimentInfo`` reads an experiment back (and applies new metrics to past runs);
 ``ExperimentVisual`` plots the resulting data frames.
 
-Names are imported on first use, so that worker processes that only run training scripts do not pay for pandas,
-matplotlib or mlflow imports.
+Names are imported on first use, so that importing the package stays cheap and never touches pandas, matplotlib or
+mlflow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 from opsin.core import lazy_exports
 
 if TYPE_CHECKING:
-    from opsin.iq.errors import ExperimentNotFound, TaskFailed
+    from opsin.iq.errors import (
+        ExperimentFailedError,
+        ExperimentNotFound,
+        ExperimentNotFoundError,
+        TaskFailed,
+        TaskFailedError,
+        TaskTimeoutError,
+    )
     from opsin.iq.experiments._info import ExperimentInfo
     from opsin.iq.experiments._setup import ExperimentSetup, GridPoint
     from opsin.iq.experiments._visual import ExperimentVisual
@@ -24,13 +31,14 @@ if TYPE_CHECKING:
         PythonScriptTaskExecution,
         RunOutcome,
         TaskExecution,
-        TaskTimeoutError,
         get_hash,
     )
 
 __all__ = [
+    "ExperimentFailedError",
     "ExperimentInfo",
     "ExperimentNotFound",
+    "ExperimentNotFoundError",
     "ExperimentSetup",
     "ExperimentVisual",
     "GridPoint",
@@ -38,6 +46,7 @@ __all__ = [
     "RunOutcome",
     "TaskExecution",
     "TaskFailed",
+    "TaskFailedError",
     "TaskTimeoutError",
     "example_script_path",
     "get_hash",
@@ -45,7 +54,9 @@ __all__ = [
 
 _WHERE = {
     "ExperimentInfo": "opsin.iq.experiments._info",
+    "ExperimentFailedError": "opsin.iq.errors",
     "ExperimentNotFound": "opsin.iq.errors",
+    "ExperimentNotFoundError": "opsin.iq.errors",
     "ExperimentSetup": "opsin.iq.experiments._setup",
     "ExperimentVisual": "opsin.iq.experiments._visual",
     "GridPoint": "opsin.iq.experiments._setup",
@@ -53,7 +64,8 @@ _WHERE = {
     "RunOutcome": "opsin.iq.experiments.task_execution",
     "TaskExecution": "opsin.iq.experiments.task_execution",
     "TaskFailed": "opsin.iq.errors",
-    "TaskTimeoutError": "opsin.iq.experiments.task_execution",
+    "TaskFailedError": "opsin.iq.errors",
+    "TaskTimeoutError": "opsin.iq.errors",
     "example_script_path": "opsin.iq.experiments.examples",
     "get_hash": "opsin.iq.experiments.task_execution",
 }

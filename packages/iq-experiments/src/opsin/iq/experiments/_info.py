@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from collections.abc import Sequence
@@ -11,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from opsin.core import cache_dir, progress
-from opsin.iq.errors import ExperimentNotFound
+from opsin.core import cache_dir, get_logger, progress
+from opsin.iq.errors import ExperimentNotFoundError
 from opsin.iq.experiments import _runlog, _tracking
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ExperimentInfo"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 def _prefixed(p: str) -> str:
@@ -37,7 +36,7 @@ class ExperimentInfo:
             ./mlflow>/mlflow.db``).
 
     Raises:
-        ExperimentNotFound: no experiment of that name at that URI.
+        ExperimentNotFoundError: no experiment of that name at that URI.
 
     Attributes:
         experiment_name, experiment_id, tracking_uri, runs (see :meth:`get_mlflow_run_info`).
@@ -50,7 +49,7 @@ class ExperimentInfo:
         exp = _tracking.run_query(self._client.get_experiment_by_name, experiment_name)
         if exp is None or exp.lifecycle_stage == "deleted":
             msg = f"no mlflow experiment named {experiment_name!r} at {self.tracking_uri}"
-            raise ExperimentNotFound(msg)
+            raise ExperimentNotFoundError(msg)
         self.experiment_id: str = str(exp.experiment_id)
         self.runs: dict[str, dict[str, Any]] = {}
         self.get_mlflow_run_info()

@@ -6,7 +6,6 @@ Every write goes through an explicit :class:`mlflow.MlflowClient` by run id and 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import socket
@@ -15,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsin.core import get_logger
 from opsin.iq.experiments._tracking import retry_locked
 from opsin.iq.experiments._worker import JobResult, logs_dir_for
 
@@ -34,7 +34,7 @@ __all__ = [
     "stderr_tail",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 RESULTS_FILE = "results.json"
 STDERR_TAIL_LINES = 200

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import logging
 import os
 import shutil
 import signal
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from opsin.core import progress
+from opsin.core import get_logger, progress
 from opsin.iq.experiments import _runlog, _tracking
-from opsin.iq.experiments._worker import JobResult, JobSpec, run_job
-from opsin.iq.experiments.task_execution import RunOutcome, canonical_json
+from opsin.iq.experiments._worker import JobResult, JobSpec, logs_dir_for, run_job
+from opsin.iq.experiments.task_execution import RunOutcome, canonical_json, terminate_running_scripts
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GridRunner", "capacity"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 def _abs_ds(ds: Any) -> str:
@@ -45,6 +44,13 @@ def capacity(executor: Any, default: int) -> int:
     return default
 
 
+def _last_line(out_dir: str, result: JobResult) -> str:
+    """The last non-empty line the script wrote to stderr (or of the worker's traceback)."""
+    text = _runlog.stderr_tail(os.path.join(logs_dir_for(out_dir), "stderr.txt"))
+    lines = [ln.strip() for ln in (text + "\n" + result.error).splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output on stderr"
+
+
 class GridRunner:
     """Creates child runs, hands jobs to the executor, logs them as they finish."""
 
@@ -60,6 +66,8 @@ class GridRunner:
         self._executor: cf.Executor | None = None
         self._owned = False
         self._interrupted = False
+        #: ``"<run name> (exit code N): <last stderr line>"`` of the first run that failed, for error messages.
+        self.first_failure: str | None = None
 
     # modified datasets are built once per modifier, when its first run is prepared
     def _datasets(self, m_idx: int) -> tuple[Any, Any, Any]:
@@ -119,6 +127,8 @@ class GridRunner:
         p, run_name, out_dir = self._in_flight.pop(run_id)
         try:
             status = _runlog.finalize_run(self.client, run_id, out_dir, result)
+            if status != "FINISHED" and self.first_failure is None:
+                self.first_failure = f"{run_name} (exit code {result.returncode}): {_last_line(out_dir, result)}"
         finally:
             if not self.task.tmp_dir:
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -182,7 +192,10 @@ class GridRunner:
                 _tracking.run_query(self.client.set_terminated, run_id, "KILLED")
         self._in_flight.clear()
         self._interrupted = True
-        if self._owned and isinstance(self._executor, cf.ProcessPoolExecutor):
+        if self._owned and isinstance(self._executor, cf.ThreadPoolExecutor):
+            # threads wait on their scripts' subprocesses; ending the scripts lets the threads return
+            terminate_running_scripts()
+        elif self._owned and isinstance(self._executor, cf.ProcessPoolExecutor):
             # workers turn SIGINT into KeyboardInterrupt, which makes them terminate their scripts' process groups
             for proc in list(getattr(self._executor, "_processes", {}).values()):
                 with contextlib.suppress(Exception):

@@ -11,14 +11,14 @@ import concurrent.futures as cf
 import contextlib
 import itertools
 import json
-import logging
 import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from opsin.core import make_executor
+from opsin.core import get_logger, make_executor
+from opsin.iq.errors import ExperimentFailedError
 from opsin.iq.experiments import _runlog, _tracking
 from opsin.iq.experiments._runner import GridRunner, capacity
 from opsin.iq.experiments.task_execution import (
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ExperimentSetup", "GridPoint"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 _CLOUD_DEFAULTS: dict[str, Any] = {"tracking_uri": "", "registry_uri": "", "bucket_name": "", "upload_num_threads": 10}
 
@@ -96,8 +96,9 @@ class ExperimentSetup:
         repetitions: runs per grid point (>= 1).
         cloud_options: ``tracking_uri``, ``registry_uri``, ``bucket_name`` (not supported), ``upload_num_threads``.
         mlflow_monitoring: pass ``--mlfuri/--mlfexpid/--mlfrunid`` to the script.
-        executor: any ``concurrent.futures.Executor`` or an object with ``get_executor()`` (a Dask ``Client``);
-            default: a local process pool.
+        executor: any ``concurrent.futures.Executor``, an object with ``get_executor()`` (a Dask ``Client``) or a
+            Dask address; default (and ``"local"``): threads of this process, each waiting on its script's
+            subprocess, so plain scripts, notebooks and ``python -c`` need no ``if __name__ == "__main__"`` guard.
         max_workers: runs in flight; default ``min(runs, cpu_count)``; ``1`` runs sequentially in this process.
         resume: reuse the latest parent run with the same experiment key and skip its FINISHED children.
         progress: show a progress bar over runs (default: when on a terminal, see :func:`opsin.core.progress`).
@@ -299,14 +300,18 @@ class ExperimentSetup:
 
     # -- execution -------------------------------------------------------------------------------------------------
     def _resolve_executor(self, n_runs: int) -> tuple[cf.Executor | None, bool, int]:
-        """``(executor or None for in-process, owned, runs in flight)``."""
+        """``(executor or None for in-process, owned, runs in flight)``.
+
+        Each run is a script in its own subprocess, so the coordinator waits on them from threads: no process pool,
+        which would re-import the user's ``__main__`` in every worker and break unguarded scripts and notebooks.
+        """
         cpus = os.cpu_count() or 1
         ex = self.executor
-        if ex is None:
+        if ex is None or (isinstance(ex, str) and ex.strip() in ("local", "thread")):
             workers = self.max_workers or min(n_runs, cpus)
             if workers <= 1:
                 return None, False, 1
-            return make_executor("local", max_workers=workers), True, workers
+            return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsin-iq-run"), True, workers
         if isinstance(ex, str):
             built = make_executor(ex, max_workers=self.max_workers)
             return built, True, self.max_workers or capacity(built, cpus)
@@ -320,6 +325,10 @@ class ExperimentSetup:
 
         Failures never stop other runs; the parent ends FINISHED when every child did, else FAILED. An interrupt
         (Ctrl-C) marks runs in flight and the parent KILLED and re-raises.
+
+        Raises:
+            ExperimentFailedError: every run failed (the message names the first failure); each run is still
+                logged in mlflow.
         """
         self.task_instance._validate()
         client = _tracking.make_client(self.tracking_uri, self.registry_uri)
@@ -367,4 +376,10 @@ class ExperimentSetup:
         parent_status = "FINISHED" if n_ok == len(points) else "FAILED"
         _tracking.run_query(client.set_terminated, parent_id, parent_status)
         logger.info("experiment %r: %d/%d runs finished", self.experiment_name, n_ok, len(points))
+        if ordered and n_ok == 0:
+            msg = (
+                f"experiment {self.experiment_name!r}: all {len(ordered)} runs failed; first: "
+                f"{runner.first_failure or 'unknown'} (each run's logs/stderr.txt artifact is in {self.tracking_uri})"
+            )
+            raise ExperimentFailedError(msg)
         return ordered

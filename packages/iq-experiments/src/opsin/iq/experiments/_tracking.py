@@ -7,8 +7,8 @@ touches mlflow state; nothing here changes global mlflow state except :func:`set
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -16,10 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opsin.core import get_logger
+from opsin.iq.errors import TrackingServerError
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
+    "EXPERIMENT_KIND",
+    "EXPERIMENT_KIND_TAG",
+    "check_server",
     "default_artifact_location",
     "get_or_create_experiment",
     "local_path_from_uri",
@@ -30,11 +36,16 @@ __all__ = [
     "set_global_uris",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 T = TypeVar("T")
 
 _LOCK_RETRY_S = 30.0
+_CONNECT_TIMEOUT_S = 3.0
+
+#: The experiment tag mlflow 3's UI reads to choose an experiment's first page, and the value for model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
@@ -110,10 +121,40 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return None
 
 
+def check_server(tracking_uri: str, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
+    """Fail fast when the host of an ``http(s)://`` tracking URI does not accept connections.
+
+    mlflow itself retries an unreachable server for minutes; one TCP connection attempt answers in seconds.
+    Other URIs (databases, files) are not checked.
+
+    Raises:
+        TrackingServerError: the server refuses the connection or does not answer within ``timeout_s``.
+    """
+    parsed = urllib.parse.urlparse(tracking_uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        msg = (
+            f"mlflow tracking server {tracking_uri} is not reachable ({reason}); start it or pass another "
+            "--tracking-uri / MLFLOW_TRACKING_URI"
+        )
+        raise TrackingServerError(msg) from exc
+
+
 def make_client(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
-    """An explicit :class:`mlflow.MlflowClient` (no fluent active-run state); creates a SQLite file's folder."""
+    """An explicit :class:`mlflow.MlflowClient` (no fluent active-run state); creates a SQLite file's folder.
+
+    Raises:
+        TrackingServerError: an ``http(s)://`` tracking server does not answer (see :func:`check_server`).
+    """
     from mlflow import MlflowClient
 
+    check_server(tracking_uri)
     db = sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -143,17 +184,22 @@ def retry_locked(fn: Callable[[], T], *, timeout_s: float = _LOCK_RETRY_S) -> T:
 def get_or_create_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     """The id of experiment ``name``, creating it (with :func:`default_artifact_location`) when missing.
 
-    A deleted experiment of that name is restored.
+    A deleted experiment of that name is restored. The experiment gets the tag :data:`EXPERIMENT_KIND_TAG` =
+    ``custom_model_development`` when it has none, so the mlflow 3 UI opens it on its runs table (without the tag
+    it guesses the kind and may open the GenAI traces view).
     """
     exp = retry_locked(lambda: client.get_experiment_by_name(name))
     if exp is not None:
         exp_id = str(exp.experiment_id)
         if exp.lifecycle_stage == "deleted":
             retry_locked(lambda: client.restore_experiment(exp_id))
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            retry_locked(lambda: client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND))
         return exp_id
     location = default_artifact_location(tracking_uri)
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
     try:
-        return str(retry_locked(lambda: client.create_experiment(name, artifact_location=location)))
+        return str(retry_locked(lambda: client.create_experiment(name, artifact_location=location, tags=tags)))
     except Exception:
         # another process created it between the lookup and the creation
         exp = retry_locked(lambda: client.get_experiment_by_name(name))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from opsin.core import get_logger
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["ExperimentVisual"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 _PANDAS_KINDS = {"lineplot": "line", "bars": "bar"}
 

@@ -11,6 +11,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from opsin.iq.errors import TaskTimeoutError
+
 if TYPE_CHECKING:
     from opsin.iq.experiments.task_execution import TaskExecution
 
@@ -61,9 +63,7 @@ class JobResult:
 
 
 def run_job(spec: JobSpec) -> JobResult:
-    """Execute one job (module-level so process pools and Dask can pickle it)."""
-    from opsin.iq.experiments.task_execution import TaskTimeoutError
-
+    """Execute one job (module-level so Dask can pickle it)."""
     start = time.perf_counter()
     try:
         code = spec.task._execute(spec.train_ds, spec.val_ds, spec.output_dir, dict(spec.mlargs))

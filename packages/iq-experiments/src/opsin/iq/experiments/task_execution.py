@@ -4,7 +4,7 @@ A task runs the user's model on a (modified) training dataset. The python-script
 ``<python> <script> --trainds <path> --outputpath <dir> [--valds ...] [--testds ...] [--mlfuri ... --mlfexpid ...
 --mlfrunid ...] [--<hyper> <value> ...]`` without a shell, streams its stdout/stderr to files and returns its exit
 code; everything the script writes into ``outputpath`` becomes the run's artifacts and ``results.json`` its params
-and metrics (spec 2.4-2.6).
+and metrics.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opsin.core import to_jsonable
-from opsin.iq.errors import IQError, TaskFailed
+from opsin.core import get_logger, to_jsonable
+from opsin.iq.errors import TaskFailedError, TaskTimeoutError
 from opsin.iq.experiments import _runlog
 from opsin.iq.experiments._worker import JobSpec, logs_dir_for, run_job
 
@@ -36,27 +36,15 @@ __all__ = [
     "get_hash",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 #: argv order of the arguments the framework itself passes (before the hyper-parameters).
 FRAMEWORK_ARGS = ("testds", "mlfuri", "mlfexpid", "mlfrunid")
 RESERVED_ARGS = frozenset({"trainds", "valds", "testds", "outputpath", "mlfuri", "mlfexpid", "mlfrunid"})
 _KILL_GRACE_S = 5.0
-
-
-class TaskTimeoutError(IQError, TimeoutError):
-    """A training script ran past ``timeout_s`` and was killed (with its process group).
-
-    Attributes:
-        returncode: the exit status after the kill (negative signal number).
-    """
-
-    def __init__(self, message: str, returncode: int) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.returncode))
+# Scripts started by _execute and not yet finished (grid runs execute them from several threads).
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 class _LenientEncoder(json.JSONEncoder):
@@ -198,7 +186,7 @@ class TaskExecution:
             mlflow_monitoring: pass ``--mlfuri/--mlfexpid/--mlfrunid`` so the script can log live.
             parent_run_id: make the run a child of this run.
             tags: extra run tags.
-            raise_on_failure: raise :class:`~opsin.iq.errors.TaskFailed` after logging a failed run.
+            raise_on_failure: raise :class:`~opsin.iq.errors.TaskFailedError` after logging a failed run.
             tracking_uri: where to log; default as :class:`~opsin.iq.experiments.ExperimentSetup` resolves it.
 
         Returns:
@@ -206,7 +194,7 @@ class TaskExecution:
 
         Raises:
             FileNotFoundError: the task's script does not exist.
-            TaskFailed: the run failed and ``raise_on_failure`` is set.
+            TaskFailedError: the run failed and ``raise_on_failure`` is set.
         """
         from opsin.iq.experiments import _tracking
 
@@ -254,10 +242,10 @@ class TaskExecution:
         )
         if status != "FINISHED" and raise_on_failure:
             msg = f"run {run_name!r} ({run_id}) of experiment {experiment_name!r} failed with code {result.returncode}"
-            raise TaskFailed(msg)
+            raise TaskFailedError(msg)
         return outcome
 
-    # -- results.json helpers (spec 2.5) -------------------------------------------------------------------------
+    # -- results.json helpers -------------------------------------------------------------------------------
     @staticmethod
     def gather_json_values(path: str | os.PathLike[str]) -> dict[str, Any]:
         """Read ``results.json`` from an output folder (``{}`` when absent); see :func:`_runlog.gather_json_values`."""
@@ -265,7 +253,7 @@ class TaskExecution:
 
     @staticmethod
     def log_json(d: dict[str, Any], sufix: str = "", *, run_id: str, tracking_uri: str | None = None) -> None:
-        """Log a ``results.json``-style dict to run ``run_id`` by the 2.5 rules, keys suffixed with ``sufix``."""
+        """Log a ``results.json``-style dict to run ``run_id`` (same rules as grid runs), keys suffixed ``sufix``."""
         from opsin.iq.experiments import _tracking
 
         client = _tracking.make_client(_tracking.resolve_tracking_uri(tracking_uri))
@@ -273,7 +261,7 @@ class TaskExecution:
 
 
 class PythonScriptTaskExecution(TaskExecution):
-    """Runs a Python training script that follows the CLI contract (spec 2.4).
+    """Runs a Python training script that follows the training-script command-line contract.
 
     Args:
         model_script_path: the script.
@@ -354,6 +342,8 @@ class PythonScriptTaskExecution(TaskExecution):
             proc = subprocess.Popen(
                 cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self._environment(), start_new_session=True
             )
+            with _LIVE_LOCK:
+                _LIVE.add(proc)
             try:
                 return proc.wait(timeout=self.timeout_s)
             except subprocess.TimeoutExpired:
@@ -364,6 +354,25 @@ class PythonScriptTaskExecution(TaskExecution):
             except BaseException:
                 _kill_group(proc)
                 raise
+            finally:
+                with _LIVE_LOCK:
+                    _LIVE.discard(proc)
+
+
+def terminate_running_scripts() -> int:
+    """Terminate the process groups of every training script this process started and that still runs.
+
+    The grid runs scripts from threads, which an interrupt does not reach; the coordinator calls this on Ctrl-C.
+
+    Returns:
+        How many scripts were terminated.
+    """
+    with _LIVE_LOCK:
+        procs = [p for p in _LIVE if p.poll() is None]
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            _kill_group(proc)
+    return len(procs)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import shutil
@@ -11,17 +10,17 @@ from typing import Any
 
 import pandas as pd
 
-from opsin.core import atomic_write_text, dumps_json
+from opsin.core import atomic_write_text, dumps_json, get_logger
 from opsin.iq.datasets._wrapper import DSWrapper
 from opsin.iq.datasets.ds_tools import list_images
-from opsin.iq.errors import AnnotationFormatError, DSAnnotationsNotFound, ImageReadError
+from opsin.iq.errors import AnnotationFormatError, DSAnnotationsNotFoundError, ImageReadError
 from opsin.iq.io import read_image
 from opsin.iq.sanity._geojson import read_geojson, write_geojson
 from opsin.iq.sanity._rasterize import Rasterize
 
 __all__ = ["VALID_IMAGE_TYPES", "SanityCheck", "clean_list"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 #: File extensions accepted for images referenced by annotations.
 VALID_IMAGE_TYPES: tuple[str, ...] = ("jpg", "jpeg", "png", "tif", "tiff")
@@ -51,7 +50,7 @@ class SanityCheck:
         ds_wrapper: the dataset.
 
     Raises:
-        DSAnnotationsNotFound: the dataset has no json/geojson annotation file.
+        DSAnnotationsNotFoundError: the dataset has no json/geojson annotation file.
 
     Problems are dicts ``{"err_file", "err_obj" ("images"|"annotations"|"categories"), "err_sbi" (list index),
     "err_code"[, "err_txt"]}``. After :meth:`fix_annotations`, ``report`` lists what was removed or fixed and why.
@@ -64,7 +63,7 @@ class SanityCheck:
         annots = self.ds_wrapper.get_annotations()
         if not annots:
             msg = f"dataset {self.data_path}: no json or geojson annotation file to check"
-            raise DSAnnotationsNotFound(msg)
+            raise DSAnnotationsNotFoundError(msg)
         self.annotfn: str = annots[0]
         self.isgeo = self.annotfn.lower().endswith("geojson")
         self.output_img_path = os.path.join(self.output_path, "images")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 
@@ -10,13 +9,14 @@ import numpy as np
 import shapely
 import tifffile
 
+from opsin.core import get_logger
 from opsin.iq.datasets.ds_tools import find_image_folder, list_images
 from opsin.iq.io import ImageMeta, read_image
 from opsin.iq.sanity._geojson import read_geojson
 
 __all__ = ["Rasterize", "rasterize_image"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 BACKGROUND = 255
 
