@@ -287,12 +287,18 @@ def parallel_map(
             if pool is not None and getattr(pool, "_broken", False):
                 pool = None
         start_s = _start_s if _start_s is not None else _DEFAULT_START_S
-        if pool is None and rest_s <= start_s:
+        label = desc or getattr(fn, "__qualname__", "parallel_map")
+        if (pool is None and rest_s <= start_s) or (pool is not None and rest_s <= 2 * _DISPATCH_S * (n - 1)):
+            logger.debug("%s: %d more items inline (%.3f s each)", label, n - 1, first_s)
             _run_inline(fn, items, range(1, n), results, bar)
             return results
-        if pool is not None and rest_s <= _DISPATCH_S * (n - 1) * 2:
-            _run_inline(fn, items, range(1, n), results, bar)
-            return results
+        logger.debug(
+            "%s: %d more items on %d %s worker processes and the calling thread",
+            label,
+            n - 1,
+            workers - 1,
+            "warm" if pool is not None else "starting",
+        )
         _run_hybrid(fn, items, results, bar, workers - 1, preload, pool)
         return results
     finally:

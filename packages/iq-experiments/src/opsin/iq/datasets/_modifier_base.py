@@ -21,7 +21,6 @@ Randomness must come from :meth:`DSModifier_dir.rng_for`, so results do not depe
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import shutil
 import zlib
@@ -29,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from opsin.core import make_executor, map_unordered, progress
+from opsin.core import get_logger, parallel_map, replace_dir
+from opsin.iq._workers import WORKER_MODULES, resolve_workers
 from opsin.iq.datasets import _cache
 from opsin.iq.datasets._wrapper import DSWrapper
 from opsin.iq.datasets.ds_tools import dataset_fingerprint, list_images
@@ -37,7 +37,7 @@ from opsin.iq.io import read_image, write_image
 
 __all__ = ["DSModifier", "DSModifier_dir"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 
 class DSModifier:
@@ -46,7 +46,10 @@ class DSModifier:
     Args:
         ds_modifier: a modifier applied first (composition: its output is this modifier's input).
         output_root: write modified datasets under this folder instead of next to their source.
-        n_jobs: worker processes over images (``DSModifier_dir``); 1 = in the calling process.
+        workers: parallelism over images (``DSModifier_dir``): 1 = in the calling process, -1 = every CPU; more
+            than 1 uses the shared worker processes when the job outlasts their start (see
+            :func:`opsin.core.parallel_map`).
+        n_jobs: the original's name for ``workers`` (accepted when ``workers`` is not given).
         output_jpeg_quality: JPEG quality used when writing ``.jpg`` outputs.
 
     Attributes:
@@ -63,12 +66,13 @@ class DSModifier:
         ds_modifier: DSModifier | None = None,
         *,
         output_root: str | None = None,
-        n_jobs: int = 1,
+        workers: int | None = None,
+        n_jobs: int | None = None,
         output_jpeg_quality: int = 95,
     ) -> None:
         self.ds_modifier = ds_modifier
         self.output_root = os.fspath(output_root) if output_root else None
-        self.n_jobs = int(n_jobs)
+        self.workers = resolve_workers(workers, n_jobs, default=1)
         self.output_jpeg_quality = int(output_jpeg_quality)
         if not hasattr(self, "params") or self.params is None:
             self.params: dict[str, Any] = {}
@@ -180,7 +184,7 @@ class DSModifier:
                 os.makedirs(os.path.join(tmp, image_dir))
                 self._build(dsw, tmp, image_dir)
                 _cache.write_manifest(tmp, {**wanted, "complete": True})
-                _cache.replace_dir(tmp, target)
+                replace_dir(tmp, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -211,7 +215,8 @@ class DSModifier:
 
 def _process_image(job: tuple[DSModifier_dir, str, str, str]) -> str:
     modifier, src, dst, rel = job
-    modifier._mod_file(src, dst, rel)
+    # A copy per image: the current image (``rng_for``'s default) must not be shared between threads.
+    copy.copy(modifier)._mod_file(src, dst, rel)
     return rel
 
 
@@ -219,7 +224,7 @@ class DSModifier_dir(DSModifier):  # noqa: N801
     """Per-image modifier: reads every image (sorted), calls :meth:`_mod_img`, writes the same file name.
 
     Subclasses override :meth:`_mod_img` (``HxW`` or ``HxWxC``, any integer or float dtype in, the same out), or
-    :meth:`_mod_file` to control the encoding. ``n_jobs`` > 1 runs a local process pool over images.
+    :meth:`_mod_file` to control the encoding. ``workers`` > 1 spreads the images over processes when that pays.
     """
 
     name: str = "dir_modifier"
@@ -254,16 +259,12 @@ class DSModifier_dir(DSModifier):  # noqa: N801
         folder = os.path.basename(os.path.normpath(data_input))
         jobs = [(self, os.path.join(data_input, n), os.path.join(mod_input, n), f"{folder}/{n}") for n in names]
         desc = f"{self.name} {os.path.basename(os.path.dirname(os.path.normpath(data_input)))}"
-        if self.n_jobs > 1 and len(jobs) > 1:
-            worker = copy.copy(self)
-            jobs = [(worker, *job[1:]) for job in jobs]
-            executor = make_executor("local", max_workers=min(self.n_jobs, len(jobs)))
-            try:
-                for _ in map_unordered(executor, _process_image, jobs, progress=True, desc=desc):
-                    pass
-            finally:
-                executor.shutdown(wait=True, cancel_futures=True)
-        else:
-            for job in progress(jobs, desc=desc, unit="img"):
-                _process_image(job)
+        parallel_map(
+            _process_image,
+            jobs,
+            workers=min(self.workers, max(1, len(jobs))),
+            desc=desc,
+            progress=True,
+            preload=(*WORKER_MODULES, type(self).__module__),
+        )
         return folder

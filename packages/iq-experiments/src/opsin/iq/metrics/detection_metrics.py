@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 from typing import Any
 
+from opsin.core import get_logger
 from opsin.iq.errors import AnnotationFormatError
 from opsin.iq.metrics.metric import Metric
 
 __all__ = ["BBDetectionMetrics", "coco_eval_metrics_names"]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 #: Names of the 12 ``COCOeval.stats`` values, in order.
 coco_eval_metrics_names: list[str] = [

@@ -10,7 +10,6 @@ Nyquist within 0.02 for sigma 0.5-2 px).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from collections.abc import Sequence
@@ -18,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from opsin.core import make_executor, map_unordered, progress
+from opsin.core import get_logger, parallel_map
+from opsin.iq._workers import WORKER_MODULES, resolve_workers
 from opsin.iq.io import read_image
 from opsin.iq.metrics._edges import (
     DIRECTIONS,
@@ -45,7 +45,7 @@ __all__ = [
     "sharpness_function_from_fn",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 _DEFAULT_CONTRAST = {"channel 0": {"alpha": 1.2, "beta": 0.3, "gamma": 1.2}}
 _MTF_GRID = np.round(np.arange(0.0, 1.0 + 1e-9, 0.02), 2)
@@ -382,8 +382,10 @@ class SharpnessMetric(Metric):
         experiment_info: an ``ExperimentInfo`` (used by :meth:`apply` to find a run's dataset), or None.
         ext: image extension to measure (``"tif"``; ``"*"`` for every image).
         metrics: any of ``RER``, ``FWHM``, ``MTF``.
-        parallel: measure images in parallel on a local process pool.
-        njobs: workers (-1: all CPUs).
+        parallel: measure images in parallel (see :func:`opsin.core.parallel_map`: worker processes kept warm,
+            used only when the job outlasts their start).
+        workers: parallelism (-1: every CPU).
+        njobs: the original's name for ``workers`` (accepted when ``workers`` is not given).
         **kwargs: :class:`SharpnessMeasure` options.
 
     ``metric_names``: ``RER_{X,Y,other}``, ``FWHM_{...}``, ``MTF_NYQ_{...}``, ``MTF_halfNYQ_{...}``.
@@ -397,14 +399,16 @@ class SharpnessMetric(Metric):
         ext: str = "tif",
         metrics: Sequence[str] = DEFAULT_METRICS,
         parallel: bool = True,
-        njobs: int = -1,
+        workers: int | None = None,
+        *,
+        njobs: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.experiment_info = experiment_info
         self.ext = ext
         self.metrics = tuple(m.upper() for m in metrics)
         self.parallel = bool(parallel)
-        self.njobs = int(njobs)
+        self.workers = resolve_workers(workers, njobs, default=-1)
         self.kwargs = kwargs
         names = []
         for m in self.metrics:
@@ -427,23 +431,13 @@ class SharpnessMetric(Metric):
     def apply_files(self, files: Sequence[str]) -> dict[str, float]:
         """Measure a list of image files and average per metric name (``round(nanmean, 3)``)."""
         jobs = [(f, self.metrics, self.kwargs) for f in files]
-        per_image: list[dict[str, tuple[float, float]]] = []
-        workers = (os.cpu_count() or 1) if self.njobs < 1 else self.njobs
-        if self.parallel and workers > 1 and len(jobs) > 1:
-            executor = make_executor("local", max_workers=min(workers, len(jobs)))
-            try:
-                for job, res in map_unordered(executor, _image_job, jobs, progress=True, desc="sharpness"):
-                    if not res:
-                        logger.warning("sharpness: no edge accepted in %s", job[0])
-                    per_image.append(res)
-            finally:
-                executor.shutdown(wait=True, cancel_futures=True)
-        else:
-            for job in progress(jobs, desc="sharpness", unit="img"):
-                res = _image_job(job)
-                if not res:
-                    logger.warning("sharpness: no edge accepted in %s", job[0])
-                per_image.append(res)
+        workers = min(self.workers, len(jobs)) if self.parallel and jobs else 1
+        per_image = parallel_map(
+            _image_job, jobs, workers=workers, desc="sharpness", progress=True, preload=WORKER_MODULES
+        )
+        for path, res in zip(files, per_image, strict=True):
+            if not res:
+                logger.warning("sharpness: no edge accepted in %s", path)
         return self._aggregate(per_image)
 
     def apply_folder(self, path: str) -> dict[str, float]:

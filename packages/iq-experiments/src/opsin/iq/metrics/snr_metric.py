@@ -7,7 +7,6 @@ estimates within 2 % of ``mean / noise``).
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import warnings
@@ -18,7 +17,7 @@ import numpy as np
 from scipy import special, stats
 from skimage.feature import local_binary_pattern
 
-from opsin.core import progress
+from opsin.core import get_logger, progress
 from opsin.iq.io import read_image
 from opsin.iq.metrics._runs import image_files, resolve_dataset_images
 from opsin.iq.metrics.metric import Metric
@@ -32,7 +31,7 @@ __all__ = [
     "snr_function_from_fn",
 ]
 
-logger = logging.getLogger("opsin.iq")
+logger = get_logger(__name__)
 
 Pair = tuple[float, float]
 
