@@ -103,6 +103,17 @@ class EventReader:
         """Returns every event of the file (the position is left unchanged)."""
         return self._slice(0, self._count())
 
+    def read_range(self, start_ts: int | None = None, end_ts: int | None = None) -> np.ndarray:
+        """Returns the events of ``[start_ts, end_ts)`` (the position is left unchanged).
+
+        Args:
+            start_ts: first timestamp kept (us), or None for the beginning.
+            end_ts: first timestamp excluded (us), or None for the end.
+        """
+        lo = self._search(int(start_ts)) if start_ts is not None else 0
+        hi = self._search(int(end_ts)) if end_ts is not None else self._count()
+        return self._slice(lo, max(lo, hi))
+
     def close(self) -> None:
         """Releases file handles (a no-op for in-memory readers)."""
 

@@ -27,9 +27,12 @@ EV_TYPE_2D = 0
 EV_TYPE_CD = 12
 _KNOWN_TYPES = {0: "Event2D", 12: "EventCD", 14: "ExtTrigger", 40: "OpticalFlow"}
 _RECORD = np.dtype([("t", "<u4"), ("w", "<u4")])
+_RECORD_SIZE = 8
 _WRAP = 1 << 32
 _HALF = 1 << 31
+_MAX_SIZE = 1 << 14  # x and y are 14-bit fields
 _SCAN_BLOCK = 1 << 20
+_DECODE_BLOCK = 1 << 16  # records per vectorised step: the temporaries stay in the L2 cache
 
 
 def parse_dat_header(path: str | Path) -> tuple[dict[str, str], int, int]:
@@ -78,6 +81,43 @@ def parse_dat_header(path: str | Path) -> tuple[dict[str, str], int, int]:
     return header, ev_type, offset + 2
 
 
+def _declared_size(path: Path, header: dict[str, str], key: str) -> int:
+    """The header's Height or Width, or -1 when absent; refuses values a 14-bit coordinate cannot address."""
+    if key not in header:
+        return -1
+    value = header[key]
+    if not value.isdigit() or not 0 < int(value) <= _MAX_SIZE:
+        raise FormatError(path, 0, f"header line '% {key} {value}' is not a sensor size in 1..{_MAX_SIZE}")
+    return int(value)
+
+
+def _decode_records(records: np.ndarray, out: np.ndarray) -> None:
+    """Decodes DAT records into :data:`EVENT_CD` events, timestamps not unwrapped.
+
+    Args:
+        records: ``(n, 2)`` uint32 array of (t, word) records.
+        out: ``n`` :data:`EVENT_CD` events, written in place (every byte, padding included).
+    """
+    n = records.shape[0]
+    # The event record seen as four uint32 columns: x | y << 16, p (its padding is zeroed), then t as one int64.
+    o32 = out.view(np.uint32).reshape(n, 4)
+    o64 = out.view(np.int64).reshape(n, 2)
+    block = min(n, _DECODE_BLOCK)
+    tmp_a = np.empty(block, np.uint32)
+    tmp_b = np.empty(block, np.uint32)
+    for a in range(0, n, _DECODE_BLOCK):
+        b = min(a + _DECODE_BLOCK, n)
+        w = records[a:b, 1]
+        ta, tb = tmp_a[: b - a], tmp_b[: b - a]
+        np.bitwise_and(w, 0x3FFF, out=ta)
+        np.left_shift(w, 2, out=tb)  # y (bits 14-27) moves to bits 16-29
+        np.bitwise_and(tb, 0x3FFF0000, out=tb)
+        np.bitwise_or(ta, tb, out=o32[a:b, 0])
+        np.right_shift(w, 28, out=ta)
+        np.bitwise_and(ta, 1, out=o32[a:b, 1])
+        np.copyto(o64[a:b, 1], records[a:b, 0], casting="safe")
+
+
 class DatReader(EventReader):
     """Memory-mapped reader of a DAT file of CD events, with unwrapped 64-bit timestamps.
 
@@ -90,53 +130,81 @@ class DatReader(EventReader):
         data_offset: byte offset of the first record.
 
     Raises:
-        FormatError: unknown event type, wrong record size, or a body that is not a whole number of records.
+        FormatError: unknown event type, wrong record size, a sensor size out of range, a body that is not a
+            whole number of records, or a file without a header whose records are not events (e.g. a text file).
     """
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         header, ev_type, data_offset = parse_dat_header(path)
+        height = _declared_size(path, header, "Height")
+        width = _declared_size(path, header, "Width")
         size = path.stat().st_size
         body = size - data_offset
-        remainder = body % _RECORD.itemsize
+        remainder = body % _RECORD_SIZE
         if remainder:
             bad = data_offset + body - remainder
             message = f"truncated record: {remainder} trailing bytes after {body // 8} whole 8-byte records"
             raise FormatError(path, bad, message)
-        count = body // _RECORD.itemsize
+        count = body // _RECORD_SIZE
         self.header = header
         self.ev_type = ev_type
         self.data_offset = data_offset
         self._n = count
-        if count:
-            self._mm: np.ndarray = np.memmap(path, dtype=_RECORD, mode="r", offset=data_offset, shape=(count,))
-        else:
-            self._mm = np.zeros(0, dtype=_RECORD)
-        self._tcol = self._mm["t"]
-        self._seg_starts = self._find_wraps()
-        height = int(header["Height"]) if "Height" in header else -1
-        width = int(header["Width"]) if "Width" in header else -1
+        self._rec = self._map(path, data_offset, count)
+        self._tcol = self._rec[:, 0]
+        self._seg_starts, first_unsorted = self._find_wraps()
+        if not header:
+            self._check_headerless(path, first_unsorted)
         if height < 0 or width < 0:
             max_x, max_y = self._max_coords()
             height = height if height >= 0 else max_y + 1
             width = width if width >= 0 else max_x + 1
         super().__init__(path, height, width)
 
-    def _find_wraps(self) -> list[int]:
+    @staticmethod
+    def _map(path: Path, offset: int, count: int) -> np.ndarray:
+        if not count:
+            return np.zeros((0, 2), np.uint32)
+        # A plain ndarray view of the map: ufuncs on np.memmap slices pay for the subclass on every call.
+        return np.memmap(path, dtype="<u4", mode="r", offset=offset, shape=(count, 2)).view(np.ndarray)
+
+    def _find_wraps(self) -> tuple[list[int], int]:
+        """Segment starts (a decrease of more than 2**31 us is a wrap) and the first other decrease (-1 if none)."""
         starts = [0]
+        first_unsorted = -1
+        t = self._tcol
+        for a in range(1, self._n, _SCAN_BLOCK):
+            b = min(a + _SCAN_BLOCK, self._n)
+            down = np.flatnonzero(np.less(t[a:b], t[a - 1 : b - 1])) + a
+            if not down.size:
+                continue
+            drop = t[down - 1].astype(np.int64) - t[down]
+            starts.extend(int(i) for i in down[drop > _HALF])
+            if first_unsorted < 0 and (drop <= _HALF).any():
+                first_unsorted = int(down[drop <= _HALF][0])
+        return starts, first_unsorted
+
+    def _check_headerless(self, path: Path, first_unsorted: int) -> None:
+        # Without a header any bytes parse as records: refuse what no camera writes (unused high bits, time
+        # going backwards), so that e.g. a text file fails here instead of as a 16000-pixel-wide sensor.
         for a in range(0, self._n, _SCAN_BLOCK):
-            lo = max(a - 1, 0)
-            block = np.asarray(self._tcol[lo : a + _SCAN_BLOCK]).astype(np.int64)
-            drops = np.flatnonzero(np.diff(block) < -_HALF) + lo + 1
-            starts.extend(int(i) for i in drops)
-        return starts
+            spare = np.flatnonzero(self._rec[a : a + _SCAN_BLOCK, 1] >> 29)
+            if spare.size:
+                i = a + int(spare[0])
+                reason = f"not a DAT file: no '%' header and record {i} sets the unused bits 29-31"
+                raise FormatError(path, 8 * i + 4, reason)
+        if first_unsorted >= 0:
+            i = first_unsorted
+            reason = f"not a DAT file: no '%' header and time goes backwards at record {i}"
+            raise FormatError(path, 8 * i, reason)
 
     def _max_coords(self) -> tuple[int, int]:
         max_x = max_y = 0
         for a in range(0, self._n, _SCAN_BLOCK):
-            w = np.asarray(self._mm["w"][a : a + _SCAN_BLOCK])
+            w = self._rec[a : a + _SCAN_BLOCK, 1]
             max_x = max(max_x, int((w & 0x3FFF).max()))
-            max_y = max(max_y, int(((w & 0x0FFFC000) >> 14).max()))
+            max_y = max(max_y, int((w & 0x0FFFC000).max()) >> 14)
         return max_x, max_y
 
     def _count(self) -> int:
@@ -158,28 +226,26 @@ class DatReader(EventReader):
             if int(self._tcol[hi - 1]) >= local:
                 if local <= int(self._tcol[lo]):
                     return lo
-                return bisect.bisect_left(self._tcol, local, lo, hi)
+                return lo + int(np.searchsorted(self._tcol[lo:hi], local, side="left"))
         return self._n
 
     def _slice(self, start: int, stop: int) -> np.ndarray:
         stop = max(start, stop)
-        rec = np.asarray(self._mm[start:stop])
-        out = np.zeros(rec.shape[0], dtype=EVENT_CD)
-        w = rec["w"]
-        out["x"] = w & 0x3FFF
-        out["y"] = (w & 0x0FFFC000) >> 14
-        out["p"] = (w >> 28) & 1
-        t = rec["t"].astype(np.int64)
-        if len(self._seg_starts) > 1 and rec.shape[0]:
-            seg = np.searchsorted(np.asarray(self._seg_starts), np.arange(start, stop), side="right") - 1
-            t += seg.astype(np.int64) * _WRAP
-        out["t"] = t
+        out = np.empty(stop - start, dtype=EVENT_CD)
+        _decode_records(self._rec[start:stop], out)
+        if len(self._seg_starts) > 1:
+            t = out["t"]
+            bounds = [*self._seg_starts, self._n]
+            for k in range(1, len(bounds) - 1):
+                lo, hi = max(bounds[k], start), min(bounds[k + 1], stop)
+                if lo < hi:
+                    t[lo - start : hi - start] += k * _WRAP
         return out
 
     def close(self) -> None:
         """Drops the memory map."""
-        self._mm = np.zeros(0, dtype=_RECORD)
-        self._tcol = self._mm["t"]
+        self._rec = np.zeros((0, 2), np.uint32)
+        self._tcol = self._rec[:, 0]
         self._n = 0
 
 
@@ -194,13 +260,8 @@ def read_dat(path: str | Path, start_ts: int | None = None, end_ts: int | None =
     Returns:
         :data:`EVENT_CD` events with unwrapped timestamps.
     """
-    reader = DatReader(path)
-    try:
-        lo = reader._search(int(start_ts)) if start_ts is not None else 0
-        hi = reader._search(int(end_ts)) if end_ts is not None else reader.event_count
-        return reader._slice(lo, hi)
-    finally:
-        reader.close()
+    with DatReader(path) as reader:
+        return reader.read_range(start_ts, end_ts)
 
 
 def _format_date(date: _dt.datetime | str | None) -> str:

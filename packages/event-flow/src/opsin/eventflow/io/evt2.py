@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from opsin.core import atomic_write_bytes
-from opsin.eventflow._events import EVENT_CD, EXT_TRIGGER, as_event_cd
+from opsin.eventflow._events import EXT_TRIGGER, as_event_cd
 from opsin.eventflow.errors import ConfigError, FormatError
-from opsin.eventflow.io._raw_header import parse_raw_header
+from opsin.eventflow.io._raw_body import BLOCK_WORDS, EventBuffer, TimeBaseUnwrapper, map_raw_body, packed_columns
 
 __all__ = ["encode_evt2", "read_evt2", "write_evt2"]
 
@@ -25,23 +25,103 @@ _LOOP_THRESHOLD = (_PERIOD - 64) - 640
 _CD_OFF, _CD_ON, _TIME_HIGH, _EXT_TRIGGER, _IMU, _OTHER, _CONTINUED = 0x0, 0x1, 0x8, 0xA, 0xD, 0xE, 0xF
 
 
-def _unwrap_time_high(bases: np.ndarray, period: int, threshold: int) -> np.ndarray:
-    """Adds ``period`` at every drop of at least ``threshold`` between consecutive time bases."""
-    if bases.size < 2:
-        return bases.astype(np.int64)
-    drops = np.diff(bases.astype(np.int64)) <= -threshold
-    loops = np.concatenate([[0], np.cumsum(drops)]).astype(np.int64)
-    return bases.astype(np.int64) + loops * period
+_TYPE_OK = np.zeros(16, dtype=bool)
+_TYPE_OK[[_CD_OFF, _CD_ON, _TIME_HIGH, _EXT_TRIGGER, _IMU, _OTHER, _CONTINUED]] = True
+_IMU_PAYLOAD = 5
+_CD_LIMIT = np.uint32(0x20000000)  # words below are CD_OFF / CD_ON
 
 
-def _last_index(mask: np.ndarray) -> np.ndarray:
-    """For each position, the index of the last True at or before it (-1 before the first)."""
-    idx = np.where(mask, np.arange(mask.size), -1)
-    return np.maximum.accumulate(idx) if idx.size else idx
+class _Evt2Decoder:
+    """Decodes EVT 2.0 words block by block; the time base and an unfinished IMU payload carry over."""
+
+    def __init__(self, path: Path, data_offset: int) -> None:
+        self.path = path
+        self.data_offset = data_offset
+        self.base = -1  # the time base in force, -1 before the first TIME_HIGH word
+        self.unwrap = TimeBaseUnwrapper(_PERIOD, _LOOP_THRESHOLD)
+        self.imu_left = 0  # IMU payload words still to skip at the start of the next block
+        self.triggers: list[np.ndarray] = []
+
+    def _skip_imu_payload(self, is_cd: np.ndarray, other: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """Marks IMU payload words (the 5 after each IMU word, whatever their bits) as neither CD nor state.
+
+        Returns:
+            The positions of the remaining non-CD words.
+        """
+        n = is_cd.size
+        payload = np.zeros(n, dtype=bool)
+        end = self.imu_left  # the block starts inside the payload of the previous block's last IMU word
+        payload[:end] = True
+        for i in other[kinds == _IMU].tolist():
+            if i >= end:  # an IMU type inside a payload is data
+                end = i + 1 + _IMU_PAYLOAD
+                payload[i + 1 : end] = True
+        self.imu_left = max(0, end - n)
+        is_cd &= ~payload
+        return np.flatnonzero(~(is_cd | payload))
+
+    def block(self, words: np.ndarray, first_word: int, buffer: EventBuffer) -> None:
+        """Decodes ``words`` (the body from word ``first_word`` on) and appends its CD events to ``buffer``."""
+        n = words.size
+        is_cd = np.less(words, _CD_LIMIT)
+        other = np.flatnonzero(~is_cd)  # every word that is not a CD event, few in a real stream
+        kinds = (words[other] >> 28).astype(np.uint8)
+        has_payload = bool(self.imu_left) or bool((kinds == _IMU).any())
+        if has_payload:
+            other = self._skip_imu_payload(is_cd, other, kinds)
+            kinds = (words[other] >> 28).astype(np.uint8)
+        bad = np.flatnonzero(~_TYPE_OK[kinds])
+        if bad.size:
+            i = int(other[bad[0]])
+            message = (
+                f"word 0x{int(words[i]):08x} has type 0x{int(kinds[bad[0]]):x}, undefined in EVT 2.0 (corrupt data)"
+            )
+            raise FormatError(self.path, self.data_offset + 4 * (first_word + i), message)
+        is_th = kinds == _TIME_HIGH
+        bases = self.unwrap((words[other[is_th]] & 0x0FFFFFFF).astype(np.int64) << 6)
+        # seg_base[j] is the time base of the CD words that follow non-CD word j - 1 (j = 0: the block start).
+        seg_base = np.empty(other.size + 1, dtype=np.int64)
+        seg_base[0] = self.base
+        seg_base[1:] = np.concatenate(([self.base], bases))[np.cumsum(is_th)]
+        if has_payload:  # the gaps between non-CD words also hold payload words
+            cd_before = np.cumsum(is_cd)
+            seg_len = np.diff(cd_before[other], prepend=0, append=cd_before[-1])
+        else:
+            seg_len = np.diff(other, prepend=-1, append=n) - 1
+        cd = words[is_cd] if other.size or has_payload else words
+        if self.base < 0:  # CD words before the first TIME_HIGH have no time: dropped
+            started = seg_base >= 0
+            first = int(np.argmax(started)) if started.any() else seg_base.size
+            cd = cd[int(seg_len[:first].sum()) :]
+            seg_len[:first] = 0
+        self.base = int(seg_base[-1])
+        is_trig = (kinds == _EXT_TRIGGER) & (seg_base[1:] >= 0)
+        if is_trig.any():
+            tw = words[other[is_trig]]
+            trig = np.empty(tw.size, dtype=EXT_TRIGGER)
+            trig["p"] = tw & 1
+            trig["id"] = (tw >> 8) & 0x1F
+            trig["t"] = seg_base[1:][is_trig] + ((tw >> 22) & 0x3F)
+            self.triggers.append(trig)
+        # Computed in contiguous temporaries, then one strided write per column.
+        xy, p, t = packed_columns(buffer.claim(cd.size))
+        high = np.left_shift(cd, 16)  # y (bits 0-10) into the high half
+        high &= 0x07FF0000
+        low = np.right_shift(cd, 11)
+        low &= 0x7FF
+        np.bitwise_or(high, low, out=xy)
+        np.right_shift(cd, 28, out=p)  # the type is the polarity: 0 OFF, 1 ON
+        np.right_shift(cd, 22, out=low)
+        low &= 0x3F
+        stamps = np.repeat(seg_base, seg_len)
+        stamps += low
+        np.copyto(t, stamps)
 
 
 def read_evt2(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Decodes an EVT 2.0 RAW file.
+
+    The body is memory-mapped and decoded in blocks of vectorised steps, straight into the returned array.
 
     Args:
         path: the ``.raw`` file.
@@ -52,50 +132,20 @@ def read_evt2(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
         :data:`~opsin.eventflow._events.EXT_TRIGGER` array).
 
     Raises:
-        FormatError: the body is not a whole number of words, or a word has a type EVT 2.0 does not define.
+        FormatError: another format or an impossible sensor size in the header, a body that is not a whole number
+            of words, or a word of a type EVT 2.0 does not define.
     """
     path = Path(path)
-    data = path.read_bytes()
-    header = parse_raw_header(path, data)
-    if header.evt and header.evt != "2.0":
-        raise FormatError(path, 0, f"header declares evt {header.evt}, not 2.0")
-    body = len(data) - header.data_offset
-    if body % 4:
-        bad = header.data_offset + body - body % 4
-        raise FormatError(path, bad, f"truncated word: {body % 4} trailing bytes after {body // 4} 32-bit words")
-    words = np.frombuffer(data, dtype="<u4", offset=header.data_offset, count=body // 4)
-    types = (words >> 28).astype(np.uint8)
-    # Words that follow an IMU word are its payload, whatever their bits.
-    imu = np.flatnonzero(types == _IMU)
-    payload = np.zeros(words.size, dtype=bool)
-    for k in range(1, 6):
-        payload[imu[imu + k < words.size] + k] = True
-    known = np.isin(types, [_CD_OFF, _CD_ON, _TIME_HIGH, _EXT_TRIGGER, _IMU, _OTHER, _CONTINUED]) | payload
-    if not known.all():
-        i = int(np.flatnonzero(~known)[0])
-        message = f"word 0x{int(words[i]):08x} has type 0x{int(types[i]):x}, undefined in EVT 2.0 (corrupt data)"
-        raise FormatError(path, header.data_offset + 4 * i, message)
-    is_th = (types == _TIME_HIGH) & ~payload
-    bases = _unwrap_time_high((words[is_th] & 0x0FFFFFFF).astype(np.int64) << 6, _PERIOD, _LOOP_THRESHOLD)
-    last = _last_index(is_th)
-    th_rank = np.cumsum(is_th) - 1
-    is_cd = ((types == _CD_OFF) | (types == _CD_ON)) & ~payload & (last >= 0)
-    cd_words = words[is_cd]
-    base_cd = bases[th_rank[is_cd]] if bases.size else np.zeros(0, np.int64)
-    events = np.zeros(cd_words.size, dtype=EVENT_CD)
-    events["y"] = cd_words & 0x7FF
-    events["x"] = (cd_words >> 11) & 0x7FF
-    events["p"] = types[is_cd]
-    events["t"] = base_cd + ((cd_words >> 22) & 0x3F)
-    is_trig = (types == _EXT_TRIGGER) & ~payload & (last >= 0)
-    tw = words[is_trig]
-    triggers = np.empty(tw.size, dtype=EXT_TRIGGER)
-    triggers["p"] = tw & 1
-    triggers["id"] = (tw >> 8) & 0x1F
-    triggers["t"] = (bases[th_rank[is_trig]] if bases.size else 0) + ((tw >> 22) & 0x3F)
+    header, words = map_raw_body(path, "2.0", "<u4")
+    decoder = _Evt2Decoder(path, header.data_offset)
+    buffer = EventBuffer(words.size)  # one CD word is one event: never grows
+    for a in range(0, words.size, BLOCK_WORDS):
+        decoder.block(words[a : a + BLOCK_WORDS], a, buffer)
+    events = buffer.result()
     height, width = header.height, header.width
     if (height < 0 or width < 0) and events.size:
         height, width = int(events["y"].max()) + 1, int(events["x"].max()) + 1
+    triggers = np.concatenate(decoder.triggers) if decoder.triggers else np.empty(0, dtype=EXT_TRIGGER)
     meta = {
         "height": height,
         "width": width,

@@ -14,21 +14,179 @@ from typing import Any
 
 import numpy as np
 
-from opsin.eventflow._events import EVENT_CD, EXT_TRIGGER
+from opsin.eventflow._events import EXT_TRIGGER
 from opsin.eventflow.errors import FormatError
-from opsin.eventflow.io._raw_header import parse_raw_header
-from opsin.eventflow.io.evt2 import _last_index, _unwrap_time_high
+from opsin.eventflow.io._raw_body import BLOCK_WORDS, EventBuffer, TimeBaseUnwrapper, map_raw_body, packed_columns
 
 __all__ = ["read_evt3"]
 
 _PERIOD = 1 << 24
 _LOOP_THRESHOLD = (_PERIOD - 4096) - 40960
 _ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER = 0, 2, 3, 4, 5, 6, 8, 0xA
-_SKIPPED = (0x7, 0xB, 0xC, 0xD, 0xE, 0xF)
+_TYPE_OK = np.ones(16, dtype=bool)
+_TYPE_OK[[0x1, 0x9]] = False  # the only types EVT 3.0 leaves undefined
+_EVENT_TYPES = np.uint8((1 << _ADDR_X) | (1 << _VECT_12) | (1 << _VECT_8))  # bit k set: type k emits events
+_NO_ROW = np.uint32(0xFFFFFFFF)  # no ADDR_Y word seen yet
+_NO_BASE_X = -(1 << 40)  # no VECT_BASE_X word seen yet (stays negative after any run of vectors)
+
+
+def _forward_fill(mask: np.ndarray, values: np.ndarray, initial: object, dtype: type) -> np.ndarray:
+    """``out[0] = initial``; ``out[j + 1]`` = the value of the last masked entry at or before ``j`` (else initial).
+
+    ``values`` holds one value per True of ``mask``, in order.
+    """
+    seq = np.empty(values.size + 1, dtype=dtype)
+    seq[0] = initial
+    seq[1:] = values
+    rank = np.empty(mask.size + 1, dtype=np.intp)
+    rank[0] = 0
+    np.cumsum(mask, out=rank[1:])
+    return seq[rank]
+
+
+class _Evt3Decoder:
+    """Decodes EVT 3.0 words block by block; the row, time, vector base and wrap count carry over.
+
+    Within a block the words that emit events (ADDR_X, VECT_12, VECT_8) are set apart from the state words (every
+    other type). The state (row, time, vector base) is forward-filled over the state words only. The event words
+    between two state words form a run that shares one row and one time, so those columns are a single np.repeat
+    of the per-run state, and a vector word at event index k belongs to run ``position - k``.
+    """
+
+    def __init__(self, path: Path, data_offset: int) -> None:
+        self.path = path
+        self.data_offset = data_offset
+        self.unwrap = TimeBaseUnwrapper(_PERIOD, _LOOP_THRESHOLD)
+        self.base = -1  # TIME_HIGH base in force, -1 before the first
+        self.t = -1  # time in force, -1 before the first TIME_HIGH
+        self.y = _NO_ROW
+        self.base_x = _NO_BASE_X
+        self.base_p = 0
+        self.last_t = -1
+        self.in_order = True
+        self.triggers: list[np.ndarray] = []
+
+    def _check_types(self, words: np.ndarray, other: np.ndarray, kinds: np.ndarray, first_word: int) -> None:
+        bad = np.flatnonzero(~_TYPE_OK[kinds])
+        if bad.size:
+            i = int(other[bad[0]])
+            word = int(words[i])
+            message = f"word 0x{word:04x} has type 0x{word >> 12:x}, undefined in EVT 3.0 (corrupt data)"
+            raise FormatError(self.path, self.data_offset + 2 * (first_word + i), message)
+
+    def _triggers(self, kinds: np.ndarray, ow: np.ndarray, t_ext: np.ndarray) -> None:
+        is_trig = kinds == _EXT_TRIGGER
+        if is_trig.any():
+            t_trig = t_ext[1:][is_trig]
+            timed = t_trig >= 0
+            tw = ow[is_trig][timed]
+            trig = np.empty(tw.size, dtype=EXT_TRIGGER)
+            trig["p"] = tw & 1
+            trig["id"] = (tw >> 8) & 0xF
+            trig["t"] = t_trig[timed]
+            self.triggers.append(trig)
+
+    def block(self, words: np.ndarray, first_word: int, buffer: EventBuffer) -> None:
+        """Decodes ``words`` (the body from word ``first_word`` on) and appends its CD events to ``buffer``."""
+        n = words.size
+        types = words.view(np.uint8)[1::2] >> 4
+        emits = (np.right_shift(_EVENT_TYPES, types) & 1).view(bool)
+        ev = np.flatnonzero(emits)
+        other = np.flatnonzero(~emits)
+        kinds = types[other]
+        self._check_types(words, other, kinds, first_word)
+        ow = words[other]
+        complete = self.t >= 0 and self.y != _NO_ROW
+
+        # Index 0 of every *_ext array is the state at the block start, index j + 1 the state after state word j:
+        # the state of run j + 1, the event words between state words j and j + 1.
+        is_th = kinds == _TIME_HIGH
+        bases = self.unwrap((ow[is_th] & 0xFFF).astype(np.int64) << 12)
+        base_after = np.concatenate(([self.base], bases))[np.cumsum(is_th)]
+        is_tl = kinds == _TIME_LOW
+        t_value = base_after.copy()
+        t_value[is_tl] += ow[is_tl] & 0xFFF
+        t_value[base_after < 0] = -1  # no TIME_HIGH yet: no time
+        defines_t = is_th | is_tl
+        t_ext = _forward_fill(defines_t, t_value[defines_t], self.t, np.int64)
+        is_y = kinds == _ADDR_Y
+        y_ext = _forward_fill(is_y, ow[is_y] & 0x7FF, self.y, np.uint32)
+        self.base = int(base_after[-1]) if base_after.size else self.base
+        self.t = int(t_ext[-1])
+        self.y = y_ext[-1]
+        self._triggers(kinds, ow, t_ext)
+
+        per_run = np.diff(other, prepend=-1, append=n) - 1  # event words of each run
+        first_ev = 0
+        if not complete:  # near the stream start: runs without a time or a row are dropped (always a prefix)
+            untimed = (t_ext < 0) | (y_ext == _NO_ROW)
+            j0 = int(np.argmin(untimed)) if not untimed.all() else untimed.size
+            first_ev = int(per_run[:j0].sum())
+            per_run[:j0] = 0
+            ev = ev[first_ev:]
+        ew = words[ev]
+
+        vec = np.flatnonzero(ew >= _VECT_12 << 12)
+        is_bx = kinds == _VECT_BASE_X
+        if vec.size or is_bx.any():
+            vw = ew[vec]
+            is12 = vw < _VECT_8 << 12
+            covered = np.zeros(vec.size + 1, dtype=np.int64)  # columns covered by the vectors before each one
+            np.cumsum(np.where(is12, 12, 8), out=covered[1:])
+            # Each VECT_BASE_X is stored as its value minus the columns covered before it, so that the base of a
+            # vector is the value in force plus the columns covered before that vector.
+            vpos = ev[vec]
+            bxw = ow[is_bx]
+            offset = (bxw & 0x7FF).astype(np.int64) - covered[np.searchsorted(vpos, other[is_bx])]
+            off_ext = _forward_fill(is_bx, offset, self.base_x, np.int64)
+            p_ext = _forward_fill(is_bx, (bxw >> 11) & 1, self.base_p, np.uint16)
+            self.base_x = int(off_ext[-1]) + int(covered[-1])
+            self.base_p = int(p_ext[-1])
+        total = int(per_run.sum())
+        if vec.size:
+            run = vpos - (vec + first_ev)
+            base_x = off_ext[run] + covered[:-1]
+            masks = (vw & np.where(is12, 0xFFF, 0xFF)).astype("<u2")
+            masks[base_x < 0] = 0  # vectors before the first VECT_BASE_X have no base: dropped
+            bits = np.unpackbits(masks.view(np.uint8).reshape(-1, 2), axis=1, bitorder="little")
+            hit = np.flatnonzero(bits)
+            row = hit >> 4
+            per_vec = np.bincount(row, minlength=vec.size)
+            extra = per_vec - 1  # events beyond the one a single-event word gives
+            per_run += np.bincount(run, weights=extra, minlength=per_run.size).astype(per_run.dtype)
+            total += int(extra.sum())
+
+        xy, p, t = packed_columns(buffer.claim(total))
+        if not total:
+            return
+        used = t_ext[per_run > 0]
+        if used[0] < self.last_t or (used[1:] < used[:-1]).any():
+            self.in_order = False
+        self.last_t = int(used[-1])
+        np.copyto(t, np.repeat(t_ext, per_run))
+        y16 = np.repeat(y_ext << 16, per_run)
+        if not vec.size:
+            np.bitwise_or(y16, ew & 0x7FF, out=xy)
+            np.bitwise_and(ew >> 11, 1, out=p)
+            return
+        # Vectors: one event per set bit, x = base_x + bit, in word order then bit order.
+        x_w = ew & 0x7FF
+        p_w = (ew >> 11) & 1
+        p_w[vec] = p_ext[run]
+        counts = np.ones(ew.size, dtype=np.intp)
+        counts[vec] = per_vec
+        x_ev = np.repeat(x_w, counts)
+        first_slot = vec + np.cumsum(extra) - extra
+        rank = np.arange(hit.size) - (np.cumsum(per_vec) - per_vec)[row]
+        x_ev[first_slot[row] + rank] = base_x[row] + (hit & 15)
+        np.bitwise_or(y16, x_ev, out=xy)
+        np.copyto(p, np.repeat(p_w, counts))
 
 
 def read_evt3(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Decodes an EVT 3.0 RAW file.
+
+    The body is memory-mapped and decoded in blocks of vectorised steps, straight into the returned array.
 
     Args:
         path: the ``.raw`` file.
@@ -38,90 +196,25 @@ def read_evt3(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
         t) and ``height``, ``width``, ``header``, ``data_offset``, ``ext_trigger``.
 
     Raises:
-        FormatError: an odd number of body bytes, or a word type EVT 3.0 does not define (0x1, 0x9).
+        FormatError: another format or an impossible sensor size in the header, an odd number of body bytes, or a
+            word type EVT 3.0 does not define (0x1, 0x9).
     """
     path = Path(path)
-    data = path.read_bytes()
-    header = parse_raw_header(path, data)
-    if header.evt and header.evt != "3.0":
-        raise FormatError(path, 0, f"header declares evt {header.evt}, not 3.0")
-    body = len(data) - header.data_offset
-    if body % 2:
-        raise FormatError(path, len(data) - 1, f"truncated word: 1 trailing byte after {body // 2} 16-bit words")
-    words = np.frombuffer(data, dtype="<u2", offset=header.data_offset, count=body // 2).astype(np.int64)
-    types = words >> 12
-    known = np.isin(
-        types, [_ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER, *_SKIPPED]
-    )
-    if not known.all():
-        i = int(np.flatnonzero(~known)[0])
-        message = f"word 0x{int(words[i]):04x} has type 0x{int(types[i]):x}, undefined in EVT 3.0 (corrupt data)"
-        raise FormatError(path, header.data_offset + 2 * i, message)
-    is_th = types == _TIME_HIGH
-    is_tl = types == _TIME_LOW
-    is_y = types == _ADDR_Y
-    is_bx = types == _VECT_BASE_X
-    bases = _unwrap_time_high((words[is_th] & 0xFFF) << 12, _PERIOD, _LOOP_THRESHOLD)
-    last_th = _last_index(is_th)
-    last_tl = _last_index(is_tl)
-    last_y = _last_index(is_y)
-    last_bx = _last_index(is_bx)
-    th_rank = np.cumsum(is_th) - 1
-    base_t = np.where(last_th >= 0, bases[np.maximum(th_rank, 0)] if bases.size else 0, 0)
-    low = np.where(last_tl > last_th, words[np.maximum(last_tl, 0)] & 0xFFF, 0)
-    t_all = base_t + low
-    y_all = np.where(last_y >= 0, words[np.maximum(last_y, 0)] & 0x7FF, 0)
-    started = last_th >= 0
-
-    # Single events.
-    is_x = (types == _ADDR_X) & started & (last_y >= 0)
-    xw = words[is_x]
-    single = np.zeros(xw.size, dtype=EVENT_CD)
-    single["x"] = xw & 0x7FF
-    single["y"] = y_all[is_x]
-    single["p"] = (xw >> 11) & 1
-    single["t"] = t_all[is_x]
-    single_pos = np.flatnonzero(is_x)
-
-    # Vectorised events: base_x = value of the last VECT_BASE_X plus the widths of the vectors since.
-    width = np.where(types == _VECT_12, 12, np.where(types == _VECT_8, 8, 0))
-    cum_before = np.cumsum(width) - width
-    is_vec = (width > 0) & started & (last_y >= 0) & (last_bx >= 0)
-    vec_idx = np.flatnonzero(is_vec)
-    bx_idx = last_bx[vec_idx]
-    base_x = (words[bx_idx] & 0x7FF) + (cum_before[vec_idx] - cum_before[bx_idx] - width[bx_idx])
-    vec_p = (words[bx_idx] >> 11) & 1
-    bits = ((words[vec_idx, None] >> np.arange(12)) & 1).astype(bool)
-    bits &= np.arange(12)[None, :] < width[vec_idx, None]
-    rows, cols = np.nonzero(bits)
-    vect = np.zeros(rows.size, dtype=EVENT_CD)
-    vect["x"] = base_x[rows] + cols
-    vect["y"] = y_all[vec_idx][rows]
-    vect["p"] = vec_p[rows]
-    vect["t"] = t_all[vec_idx][rows]
-    vect_pos = vec_idx[rows]
-
-    # Merge in word order (then stable by time).
-    pos = np.concatenate([single_pos, vect_pos])
-    sub = np.concatenate([np.zeros(single_pos.size, np.int64), cols.astype(np.int64)])
-    events = np.concatenate([single, vect])
-    order = np.lexsort((sub, pos))
-    events = events[order]
-    if events.size > 1 and (np.diff(events["t"]) < 0).any():
+    header, words = map_raw_body(path, "3.0", "<u2")
+    decoder = _Evt3Decoder(path, header.data_offset)
+    buffer = EventBuffer(words.size)
+    for a in range(0, words.size, BLOCK_WORDS):
+        decoder.block(words[a : a + BLOCK_WORDS], a, buffer)
+    events = buffer.result()
+    if not decoder.in_order:
         events = events[np.argsort(events["t"], kind="stable")]
-
-    is_trig = (types == _EXT_TRIGGER) & started
-    tw = words[is_trig]
-    triggers = np.empty(tw.size, dtype=EXT_TRIGGER)
-    triggers["p"] = tw & 1
-    triggers["id"] = (tw >> 8) & 0xF
-    triggers["t"] = t_all[is_trig]
-    height, width_px = header.height, header.width
-    if (height < 0 or width_px < 0) and events.size:
-        height, width_px = int(events["y"].max()) + 1, int(events["x"].max()) + 1
+    height, width = header.height, header.width
+    if (height < 0 or width < 0) and events.size:
+        height, width = int(events["y"].max()) + 1, int(events["x"].max()) + 1
+    triggers = np.concatenate(decoder.triggers) if decoder.triggers else np.empty(0, dtype=EXT_TRIGGER)
     meta = {
         "height": height,
-        "width": width_px,
+        "width": width,
         "header": header.fields,
         "data_offset": header.data_offset,
         "ext_trigger": triggers,

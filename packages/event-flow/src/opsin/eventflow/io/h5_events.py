@@ -160,10 +160,5 @@ class H5EventsReader(EventReader):
 
 def read_h5_events(path: str | Path, start_ts: int | None = None, end_ts: int | None = None) -> np.ndarray:
     """Reads the events of an HDF5 event file, optionally only those of ``[start_ts, end_ts)``."""
-    reader = H5EventsReader(path)
-    try:
-        lo = reader._search(int(start_ts)) if start_ts is not None else 0
-        hi = reader._search(int(end_ts)) if end_ts is not None else reader.event_count
-        return reader._slice(lo, hi)
-    finally:
-        reader.close()
+    with H5EventsReader(path) as reader:
+        return reader.read_range(start_ts, end_ts)
