@@ -290,6 +290,9 @@ def test_farneback_recovers_a_translation():
     gt = const_flow(*shift, size, size)
     valid = mt.valid_mask(gt, crop=(16, 16, size - 32, size - 32))
     assert mt.frame_metrics(flows[0], gt, valid).aee < 0.5 * mt.frame_metrics(0 * gt, gt, valid).aee
+    every, _ = mt.farneback_flows(events, dt, size, size)
+    assert every.shape[0] == 3  # up to the window of the last event
+    np.testing.assert_array_equal(every[2], every[1])  # no next window: the previous flow is kept
     empty, _ = mt.farneback_flows(events[:0], dt, size, size, num_windows=1)
     assert not empty.any()
     with pytest.raises(ConfigError):
