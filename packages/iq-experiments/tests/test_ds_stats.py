@@ -51,7 +51,7 @@ def test_coco_stats(coco_ds):
 
 
 def test_geojson_stats_and_rasterized_coverage(geo_ds, tmp_path):
-    Rasterize(str(geo_ds / "annots.geojson")).run()
+    Rasterize(str(geo_ds / "annots.geojson"))
     ds = DsStats(data_path=str(geo_ds), output_path=str(tmp_path / "st"))
     assert ds.mask_subdir_lst == [os.path.join(str(geo_ds), "images_mask")]
     stats = ds.perform_stats(show_plots=False)

@@ -9,7 +9,7 @@ from opsin.iq.sanity import Rasterize
 
 
 def test_rasterize_creates_masks_and_dir_modifier_carries_them(geo_ds):
-    written = Rasterize(str(geo_ds / "annots.geojson")).run()
+    written = Rasterize(str(geo_ds / "annots.geojson")).mask_paths  # written when constructed, as the original
     images = sorted(os.listdir(geo_ds / "images"))
     assert sorted(os.path.basename(p) for p in written) == [f"{n}_mask" for n in images]
     dsw = DSWrapper(data_path=str(geo_ds))
@@ -20,7 +20,7 @@ def test_rasterize_creates_masks_and_dir_modifier_carries_them(geo_ds):
 
 
 def test_rasterize_is_not_inverted(geo_ds):
-    Rasterize(str(geo_ds / "annots.geojson")).run()
+    Rasterize(str(geo_ds / "annots.geojson"))
     # the largest polygon of the fixture (297 m2 ~ 1188 px at 0.5 m) lies in this image
     mask = tifffile.imread(geo_ds / "images_mask" / "sample_geotiff_733826_3724959.tif_mask")
     assert mask.dtype == np.uint8

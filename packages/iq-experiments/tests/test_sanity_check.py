@@ -83,8 +83,9 @@ def test_fix_coco_removes_flagged_and_orphans_and_reports(coco_ds, tmp_path):
     _dump(gt, fn)
     out = tmp_path / "fixed"
     sc = SanityCheck(data_path=str(coco_ds), output_path=str(out))
+    assert sc.out_annotfn == str(out / "coco_annotations.json")  # the original's attribute, known before fixing
     report = sc.fix_annotations(sc.check_annotations(), copy_images=True)
-    fixed = _load(out / "coco_annotations.json")
+    fixed = _load(sc.out_annotfn)
     assert len(fixed["images"]) == n_img - 1
     removed_ann = 1 + orphans - (1 if gt["annotations"][0]["image_id"] == rar["id"] else 0)
     assert len(fixed["annotations"]) == n_ann - removed_ann
@@ -175,7 +176,7 @@ def test_geojson_file_type_flag(geo_ds, tmp_path):
 
 
 def test_rasterize_dims_and_dtype(geo_ds):
-    written = Rasterize(str(geo_ds / "annots.geojson")).run()
+    written = Rasterize(str(geo_ds / "annots.geojson")).mask_paths  # written when constructed, as the original
     import numpy as np
     import tifffile
 

@@ -33,7 +33,7 @@ def _run(coco_ds, fake_script, fake_env, name="info", **kw):
 
 def test_runs_dict_and_get_df_exact_values(coco_ds, fake_script, fake_env):
     info = _run(coco_ds, fake_script, fake_env)
-    assert list(info.runs) == ["ds_coco_dataset#base_modifier", "ds_coco_dataset#jpg50_modifier"]
+    assert list(info.runs) == ["ds_coco_dataset#jpg50_modifier", "ds_coco_dataset#base_modifier"]  # newest first
     run = info.runs["ds_coco_dataset#jpg50_modifier"]
     assert run["run_status"] == "FINISHED"
     assert run["params_dict"]["modifier"] == "jpg50_modifier"
@@ -46,8 +46,8 @@ def test_runs_dict_and_get_df_exact_values(coco_ds, fake_script, fake_env):
     df = info.get_df(["modifier"], ["val_f1", "val_rmse", "train_rmse"])
     expected = pd.DataFrame(
         [
-            ["ds_coco_dataset#base_modifier", "base_modifier", *FINAL],
             ["ds_coco_dataset#jpg50_modifier", "jpg50_modifier", *FINAL],
+            ["ds_coco_dataset#base_modifier", "base_modifier", *FINAL],
         ],
         columns=["name", "ds_modifier", "val_f1", "val_rmse", "train_rmse"],
     )
@@ -67,7 +67,7 @@ def test_repetitions_grouped_mean_std_and_conversions(coco_ds, fake_script, fake
         f"ds_coco_dataset#base_modifier_{i}" for i in range(1, 6)
     ]
     df = info.get_df(["modifier"], ["val_f1", "epochs", "lr"], fields_to_int_lst=["epochs"], fields_to_float_lst=["lr"])
-    assert df["epochs"].tolist() == [4, 4, 4, 6, 6, 6]
+    assert df["epochs"].tolist() == [6, 6, 6, 4, 4, 4]  # newest first
     assert df["epochs"].dtype == "int64"
     assert df["lr"].tolist() == [0.1] * 6  # a results.json scalar: a metric and a param
     grouped = info.get_df(["modifier"], ["val_f1"], grouped=["modifier", "epochs"], fields_to_int_lst=["ds_epochs"])
@@ -81,16 +81,16 @@ def test_get_df_missing_values_failed_runs_and_zero(coco_ds, fake_script, fake_e
     env = {**fake_env, "FAKE_CRASH_LR": "0.5"}
     info = _run(coco_ds, fake_script, env, name="partial", extra_train_params={"lr": [0.0, 0.5]},
                 ds_modifiers_list=[DSModifier()])  # fmt: skip
-    assert [r["run_status"] for r in info.runs.values()] == ["FINISHED", "FAILED"]
+    assert [r["run_status"] for r in info.runs.values()] == ["FAILED", "FINISHED"]
     df = info.get_df(["modifier"], ["lr", "val_f1"], fields_to_float_lst=["lr"])
     assert df["lr"].tolist() == [0.0]  # 0 is a value, not "missing"
     with_failed = info.get_df(["modifier"], ["lr", "val_f1"], include_failed=True, dropna=False)
     assert len(with_failed) == 2
-    assert math.isnan(with_failed["val_f1"].iloc[1])
+    assert math.isnan(with_failed["val_f1"].iloc[0])
     assert len(info.get_df(["modifier"], ["lr", "val_f1"], include_failed=True)) == 1  # dropna
     gt = str(coco_ds / "coco_annotations.json")
     runs = info.apply_metric_per_run(DetectionCount(), gt, only_finished=False)  # the FAILED run has no output.json
-    assert [r["metrics_dict"].get("n_pred") for r in runs.values()] == [130.0, None]
+    assert [r["metrics_dict"].get("n_pred") for r in runs.values()] == [None, 130.0]
 
 
 def test_apply_metric_per_run_with_bbdetection_metrics(coco_ds, fake_script, fake_env, mlflow_store):
@@ -132,3 +132,15 @@ def test_apply_custom_metric_per_run_and_without_mlflow(coco_ds, fake_script, fa
         assert run["metrics_dict"]["count_ratio"] == 1.0
         assert "note" not in run["metrics_dict"]
     assert len(calls(fake_env)) == 2  # metrics never re-ran the scripts
+
+
+def test_a_run_whose_dataset_was_deleted_gets_nan(coco_ds, fake_script, fake_env):
+    import shutil
+
+    from opsin.iq.metrics import SNRMetric
+
+    info = _run(coco_ds, fake_script, fake_env, name="deleted")
+    shutil.rmtree(coco_ds.parent / "ds_coco_dataset#jpg50_modifier")
+    runs = info.apply_metric_per_run(SNRMetric(info, ext="jpg"), str(coco_ds / "coco_annotations.json"))
+    assert math.isnan(runs["ds_coco_dataset#jpg50_modifier"]["metrics_dict"]["snr_median"])
+    assert runs["ds_coco_dataset#base_modifier"]["metrics_dict"]["snr_median"] > 0  # the other run carries on

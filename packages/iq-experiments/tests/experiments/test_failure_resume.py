@@ -104,13 +104,13 @@ def test_killed_experiment_resumes_with_only_the_missing_runs(mlflow_store, coco
             os.kill(script_pid, signal.SIGKILL)  # its orphaned script (own session) goes too
     assert calls(fake_env) == ["ds_coco_dataset#base_modifier lr=0.1", "ds_coco_dataset#base_modifier lr=0.5"]
     info = ExperimentInfo("resilient")
-    assert [r["run_status"] for r in info.runs.values()] == ["FINISHED", "RUNNING"]
+    assert [r["run_status"] for r in info.runs.values()] == ["RUNNING", "FINISHED"]  # newest first
 
     outcomes = _setup(coco_ds, fake_script, fake_env, max_workers=1).execute()
     assert [(o.status, o.skipped) for o in outcomes] == [("FINISHED", True), ("FINISHED", False), ("FINISHED", False)]
     assert calls(fake_env)[2:] == ["ds_coco_dataset#base_modifier lr=0.5", "ds_coco_dataset#base_modifier lr=0.3"]
     statuses = [(r["params_dict"]["lr"], r["run_status"]) for r in ExperimentInfo("resilient").runs.values()]
-    assert statuses == [("0.1", "FINISHED"), ("0.5", "KILLED"), ("0.5", "FINISHED"), ("0.3", "FINISHED")]
+    assert statuses == [("0.3", "FINISHED"), ("0.5", "FINISHED"), ("0.5", "KILLED"), ("0.1", "FINISHED")]
     (parent,) = _parents(mlflow_store)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["opsin.iq.skipped_runs"] == "1"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from opsin.core import cache_dir, get_logger, progress
-from opsin.iq.errors import ExperimentNotFoundError
+from opsin.iq.errors import DSNotFoundError, ExperimentNotFoundError
 from opsin.iq.experiments import _runlog, _tracking
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class ExperimentInfo:
             page = _tracking.run_query(
                 self._client.search_runs,
                 [self.experiment_id],
-                order_by=["attributes.start_time ASC"],
+                order_by=["attributes.start_time DESC"],
                 max_results=1000,
                 page_token=token,
             )
@@ -89,7 +89,7 @@ class ExperimentInfo:
         return str(path)
 
     def get_mlflow_run_info(self) -> dict[str, dict[str, Any]]:
-        """Read every run of the experiment (parents excluded), oldest first, into ``self.runs``.
+        """Read every run of the experiment (parents excluded), newest first as in the original, into ``self.runs``.
 
         Returns:
             ``{run name: {run_id, run_status, params_dict, metrics_dict, tags, artifact_path, output_pred_path,
@@ -135,6 +135,11 @@ class ExperimentInfo:
             pred = run["output_pred_path"]
             try:
                 result = metric.apply(pred, gt_path)
+            except DSNotFoundError as exc:
+                # an older run whose dataset folder was deleted: NaN for it, the other runs still count
+                logger.warning("run %s: %s; %s gives NaN for it", name, exc, type(metric).__name__)
+                out.append((name, dict.fromkeys(getattr(metric, "metric_names", None) or ["metric"], math.nan)))
+                continue
             except FileNotFoundError:
                 if pred and os.path.exists(pred):
                     raise
@@ -149,9 +154,11 @@ class ExperimentInfo:
     def apply_metric_per_run(self, metric: Any, gt_path: str, *, only_finished: bool = True) -> dict[str, Any]:
         """Apply a :class:`~opsin.iq.metrics.Metric` to every run's ``output.json`` and log its numeric results.
 
-        Results are logged with ``MlflowClient.log_metric`` (run status untouched); runs without ``output.json``
-        (for which the metric raises :class:`FileNotFoundError`) are skipped with a warning; image metrics such as
-        SNR or sharpness only use the path to find the run and work without it.
+        Results are logged with ``MlflowClient.log_metric`` (run status untouched), NaN included; runs without
+        ``output.json`` (for which the metric raises :class:`FileNotFoundError`) are skipped with a warning; image
+        metrics such as SNR or sharpness only use the path to find the run and work without it. A run whose dataset
+        folder no longer exists (the metric raises :class:`~opsin.iq.errors.DSNotFoundError`) gets NaN for every
+        ``metric.metric_names`` and the other runs go on, as in the original.
 
         Args:
             metric: has ``apply(predictions_path, gt_path) -> dict``.
@@ -162,11 +169,8 @@ class ExperimentInfo:
             The refreshed ``runs``.
         """
         for name, result in self._apply(metric, gt_path, only_finished):
-            metrics = [
-                (str(k), float(v), 0)
-                for k, v in result.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))
-            ]
+            numbers = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            metrics = [(str(k), float(v), 0) for k, v in numbers.items()]
             _runlog.log_batch(self._client, self.runs[name]["run_id"], metrics=metrics)
         return self.get_mlflow_run_info()
 

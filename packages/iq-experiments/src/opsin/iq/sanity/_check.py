@@ -65,6 +65,8 @@ class SanityCheck:
             msg = f"dataset {self.data_path}: no json or geojson annotation file to check"
             raise DSAnnotationsNotFoundError(msg)
         self.annotfn: str = annots[0]
+        #: Where :meth:`fix_annotations` writes the repaired annotation file (same name, under ``output_path``).
+        self.out_annotfn: str = os.path.join(self.output_path, os.path.basename(self.annotfn))
         self.isgeo = self.annotfn.lower().endswith("geojson")
         self.output_img_path = os.path.join(self.output_path, "images")
         os.makedirs(self.output_img_path, exist_ok=True)
@@ -275,7 +277,7 @@ class SanityCheck:
             The report: ``{"action": "removed"|"fixed", "err_obj", "index", "reason"}`` per change.
         """
         self.report = []
-        out_fn = os.path.join(self.output_path, os.path.basename(self.annotfn))
+        out_fn = self.out_annotfn
         if self.isgeo:
             df = read_geojson(self.annotfn)
             flagged = sorted(
@@ -317,7 +319,7 @@ class SanityCheck:
                 if os.path.isfile(src):
                     shutil.copy2(src, os.path.join(self.output_img_path, name))
         if rasterize and self.isgeo:
-            Rasterize(out_fn, data_input=self.output_img_path if copy_images else self.ds_wrapper.data_input).run()
+            Rasterize(out_fn, data_input=self.output_img_path if copy_images else self.ds_wrapper.data_input)
         atomic_write_text(os.path.join(self.output_path, "sanity_report.json"), dumps_json(self.report, indent=2))
         for item in self.report:
             logger.info("sanity %s %s[%s]: %s", item["action"], item["err_obj"], item["index"], item["reason"])

@@ -55,15 +55,21 @@ class Rasterize:
         geojson_fn: the GeoJSON file (features with ``image_filename``, ``class_id``, ``geometry``).
         data_input: the image folder; default: the single image folder next to ``geojson_fn``.
 
-    Call :meth:`run` to write ``<images>_mask/<file name>_mask``: uint8 TIFFs of the image's size carrying its
-    georeferencing tags, 255 = background, ``class_id`` inside polygons. Geometries are taken to be in the image's
-    CRS (no reprojection).
+    Constructing it writes ``<images>_mask/<file name>_mask`` at once, as the original did (so mask-based
+    statistics and ``DSModifier_dir`` find the folder right after ``Rasterize(path)``): uint8 TIFFs of the image's
+    size carrying its georeferencing tags, 255 = background, ``class_id`` inside polygons. Geometries are taken to be
+    in the image's CRS (no reprojection). :meth:`run` writes them again (after the annotations changed).
+
+    Attributes:
+        mask_dir: the mask folder.
+        mask_paths: the masks written.
     """
 
     def __init__(self, geojson_fn: str, data_input: str | None = None) -> None:
         self.geojson_fn = os.fspath(geojson_fn)
         self.data_input = data_input or find_image_folder(os.path.dirname(self.geojson_fn) or ".")
         self.mask_dir = os.path.normpath(self.data_input) + "_mask"
+        self.mask_paths: list[str] = self.run()
 
     def run(self) -> list[str]:
         """Write the masks; returns their paths."""
@@ -85,4 +91,5 @@ class Rasterize:
             tifffile.imwrite(out, mask, photometric="minisblack", extratags=extratags, metadata=None)
             written.append(out)
         logger.info("rasterized %d masks into %s", len(written), self.mask_dir)
+        self.mask_paths = written
         return written
