@@ -19,6 +19,7 @@ from opsin.eventflow.losses import (
     extreme_displacement_loss,
     register_loss,
     registered_losses,
+    second_order_validity,
     unregister_loss,
 )
 from opsin.eventflow.warping import Pyramid, Warping, normalize_flow
@@ -121,6 +122,16 @@ def test_bw_deblur_on_signed_single_channel_micro_bins(signed_levels):
     assert min(values, key=values.__getitem__) == TRUE_U, values
 
 
+def test_time_consistency_is_event_masked_by_default():
+    loss = FlowLoss({"data": 1.0, "time_consistency": 1.0})
+    assert loss.masked == {"time_consistency"}
+    inputs = torch.rand(4, 1, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+    inputs[2:] = 0  # the bins that time_consistency predicts hold no event
+    out = loss([torch.full((4, 2, 8, 8), 0.5)], [inputs], 1)
+    assert out["time_consistency"].item() == 0.0
+    assert out["data"].item() > 0.0
+
+
 def test_l1_is_the_mean_squared_normalised_magnitude():
     gen = torch.Generator().manual_seed(5)
     levels = [torch.zeros(3, 2, 1, 8 * 2**i, 12 * 2**i) for i in range(3)]
@@ -174,14 +185,17 @@ def test_affine_flows_cost_the_zero_flow_second_order_smoothness(direction):
 
 
 def test_second_order_kernels_are_the_four_second_differences():
-    # A single impulse: each kernel's response around it spells the kernel (cross-correlation, flipped).
-    flow = torch.zeros(1, 2, 7, 7)
-    flow[0, 0, 3, 3] = 1.0
-    second = torch.nn.functional.conv2d(flow[:, :1], SecondOrderLoss().kernels, padding=1)
-    anti = second[0, 3, 2:5, 2:5]
-    assert torch.equal(anti, torch.tensor([[0.0, 0.0, 1.0], [0.0, -2.0, 0.0], [1.0, 0.0, 0.0]]))
-    main = second[0, 2, 2:5, 2:5]
-    assert torch.equal(main, torch.tensor([[1.0, 0.0, 0.0], [0.0, -2.0, 0.0], [0.0, 0.0, 1.0]]))
+    kernels = SecondOrderLoss().kernels
+    assert torch.equal(kernels[0, 0], torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 1.0], [0.0, 0.0, 0.0]]))
+    assert torch.equal(kernels[1, 0], kernels[0, 0].T)
+    assert torch.equal(kernels[2, 0], torch.tensor([[1.0, 0.0, 0.0], [0.0, -2.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert torch.equal(kernels[3, 0], torch.tensor([[0.0, 0.0, 1.0], [0.0, -2.0, 0.0], [1.0, 0.0, 0.0]]))
+    # The penalty map is rho(kernel response) where the kernel is defined, and zero elsewhere.
+    flow = torch.randn(3, 2, 7, 9, generator=torch.Generator().manual_seed(9))
+    response = torch.nn.functional.conv2d(flow.reshape(6, 1, 7, 9), kernels, padding=1).view(3, 2, 4, 7, 9)
+    expected = (charbonnier(response) * second_order_validity(7, 9)).reshape(3, 8, 7, 9)
+    assert torch.allclose(SecondOrderLoss().penalties(flow), expected, rtol=1e-5, atol=1e-7)
+    assert torch.count_nonzero(second_order_validity(7, 9), dim=(1, 2)).tolist() == [49, 45, 35, 35]
 
 
 def test_smoothness_modules_on_a_step():

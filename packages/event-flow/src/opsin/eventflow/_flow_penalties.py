@@ -7,7 +7,6 @@ Each smoothness penalty exposes ``penalties(flow, mask)``, the per-element map o
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the usual torch alias)
 from torch import Tensor, nn
 
 from opsin.eventflow.errors import ConfigError
@@ -21,6 +20,7 @@ __all__ = [
     "charbonnier",
     "charbonnier_loss",
     "extreme_displacement_loss",
+    "second_order_validity",
 ]
 
 CHARBONNIER_ALPHA = 0.45
@@ -116,29 +116,29 @@ def _second_order_kernels() -> Tensor:
     return kernels
 
 
-def _second_order_validity(h: int, w: int, like: Tensor) -> Tensor:
-    valid = like.new_zeros(1, 4, h, w)
-    valid[0, 0, :, 1 : w - 1] = 1
-    valid[0, 1, 1 : h - 1, :] = 1
-    valid[0, 2:, 1 : h - 1, 1 : w - 1] = 1
+def second_order_validity(height: int, width: int) -> Tensor:
+    """(4, height, width) 0/1 map of where each second-order kernel is defined (no zero padding involved)."""
+    valid = torch.zeros(4, height, width)
+    valid[0, :, 1 : width - 1] = 1
+    valid[1, 1 : height - 1, :] = 1
+    valid[2:, 1 : height - 1, 1 : width - 1] = 1
     return valid
 
 
 class SecondOrderLoss(nn.Module):
     """Second-order smoothness: rho of 3x3 second differences of each flow component.
 
-    Kernels (cross-correlation, zero padding): horizontal [1, -2, 1], vertical [1, -2, 1]^T, main diagonal (1 at the
-    top-left and bottom-right), anti-diagonal (1 at the top-right and bottom-left), -2 at the centre. Horizontal drops
-    the first and last columns, vertical the first and last rows, the diagonals all four borders, so any affine flow
-    gives exactly the value of a zero flow. The loss is the mean over (N, 4, h, w) for u plus the same for v.
+    Kernels (cross-correlation): horizontal [1, -2, 1], vertical [1, -2, 1]^T, main diagonal (1 at the top-left and
+    bottom-right), anti-diagonal (1 at the top-right and bottom-left), -2 at the centre. Horizontal is defined away
+    from the first and last columns, vertical away from the first and last rows, the diagonals away from all four
+    borders; elsewhere the penalty is zero, so any affine flow gives exactly the value of a zero flow. The loss is the
+    mean over (N, 4, h, w) for u plus the same for v.
 
     Args:
         alpha: Charbonnier exponent.
         beta: Charbonnier scale.
         epsilon: Charbonnier smoothing constant.
     """
-
-    kernels: Tensor
 
     def __init__(
         self, alpha: float = CHARBONNIER_ALPHA, beta: float = CHARBONNIER_BETA, epsilon: float = CHARBONNIER_EPSILON
@@ -147,17 +147,28 @@ class SecondOrderLoss(nn.Module):
         self.alpha = alpha
         self.beta = beta
         self.epsilon = epsilon
-        self.register_buffer("kernels", _second_order_kernels(), persistent=False)
+
+    @property
+    def kernels(self) -> Tensor:
+        """The four (4, 1, 3, 3) kernels that :meth:`penalties` evaluates (with slices, cheaper than a convolution)."""
+        return _second_order_kernels()
 
     def penalties(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
         """(N, 8, h, w) map: the four second differences of u then of v, penalised, zero where undefined."""
         _check_flow(flow)
         n, _, h, w = flow.shape
-        kernels = self.kernels.to(device=flow.device, dtype=flow.dtype)
-        second = F.conv2d(flow.reshape(n * 2, 1, h, w), kernels, padding=1).view(n, 2, 4, h, w)
-        valid = _second_order_validity(h, w, flow).unsqueeze(1)
-        out = (charbonnier(second, self.alpha, self.beta, self.epsilon) * valid).reshape(n, 8, h, w)
+        centre = 2 * flow[..., 1 : h - 1, 1 : w - 1]
+        rho = self._rho
+        out = flow.new_zeros(n, 2, 4, h, w)
+        out[:, :, 0, :, 1 : w - 1] = rho(flow[..., :, : w - 2] - 2 * flow[..., :, 1 : w - 1] + flow[..., :, 2:])
+        out[:, :, 1, 1 : h - 1, :] = rho(flow[..., : h - 2, :] - 2 * flow[..., 1 : h - 1, :] + flow[..., 2:, :])
+        out[:, :, 2, 1 : h - 1, 1 : w - 1] = rho(flow[..., : h - 2, : w - 2] - centre + flow[..., 2:, 2:])
+        out[:, :, 3, 1 : h - 1, 1 : w - 1] = rho(flow[..., : h - 2, 2:] - centre + flow[..., 2:, : w - 2])
+        out = out.reshape(n, 8, h, w)
         return out if mask is None else out * mask
+
+    def _rho(self, x: Tensor) -> Tensor:
+        return charbonnier(x, self.alpha, self.beta, self.epsilon)
 
     def forward(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
         """The loss of one (N, 2, h, w) flow."""

@@ -38,6 +38,7 @@ from opsin.eventflow._flow_penalties import (
     charbonnier,
     charbonnier_loss,
     extreme_displacement_loss,
+    second_order_validity,
 )
 from opsin.eventflow._loss_terms import (
     LossLevel,
@@ -66,6 +67,7 @@ __all__ = [
     "extreme_displacement_loss",
     "register_loss",
     "registered_losses",
+    "second_order_validity",
     "unregister_loss",
 ]
 
