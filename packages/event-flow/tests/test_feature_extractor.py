@@ -28,6 +28,15 @@ PARAMETER_COUNTS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_public_names():
     assert sorted(fe.AVAILABLE_ARCHS) == ["eminet", "eminet_non_sep", "midinet", "midinet2"]
     assert fe.AVAILABLES_ARCHS is fe.AVAILABLE_ARCHS

@@ -24,6 +24,15 @@ from opsin.eventflow.layers import (
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

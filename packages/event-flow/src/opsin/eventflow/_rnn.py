@@ -86,7 +86,9 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         self.hidden_dim = hidden_dim
         self.h2h = nn.Conv2d(hidden_dim, 4 * hidden_dim, kernel_size, padding=kernel_size // 2, bias=True)
+        self.h: Tensor  # typed here for mypy; a class-level annotation would confuse TorchScript
         self.register_buffer("h", torch.zeros(0), persistent=False)
+        self.c: Tensor
         self.register_buffer("c", torch.zeros(0), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -152,6 +154,7 @@ class ConvGRUCell(nn.Module):
         padding = kernel_size // 2
         self.conv_rz = nn.Conv2d(in_channels + hidden_dim, 2 * hidden_dim, kernel_size, padding=padding)
         self.conv_n = nn.Conv2d(in_channels + hidden_dim, hidden_dim, kernel_size, padding=padding)
+        self.h: Tensor  # typed here for mypy; a class-level annotation would confuse TorchScript
         self.register_buffer("h", torch.zeros(0), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -226,7 +229,7 @@ class ConvRNN(nn.Module):
     ) -> None:
         super().__init__()
         padding = kernel_size // 2
-        self.cell: nn.Module
+        self.cell: ConvLSTMCell | ConvGRUCell
         if cell == "lstm":
             x2h_channels = 4 * out_channels
             self.cell = ConvLSTMCell(out_channels, kernel_size)

@@ -115,11 +115,11 @@ class UnetRegressor(nn.Module):
         flat = as_reset_mask(mask)
         for module in self.modules():
             if hasattr(module, "detach_state"):
-                module.reset(flat)
+                module.reset(flat)  # type: ignore[operator]
 
     @torch.jit.export
     def reset_all(self) -> None:
         """Zeroes the state of every recurrent cell."""
         for module in self.modules():
             if hasattr(module, "detach_state"):
-                module.reset_all()
+                module.reset_all()  # type: ignore[operator]
