@@ -190,6 +190,8 @@ def test_event_mask_excludes_pixels_without_events():
     assert values["n_valid_px"] == 2
     assert values["aee"] == 0.0
     assert values["zero_flow_aee"] == pytest.approx(2.0)
+    shuffled = mt.evaluate_flow_sequence(flows, [0, dt], dt, labels, events=events[::-1]).compute()
+    assert shuffled == values
     dense = mt.evaluate_flow_sequence(flows, [0, dt], dt, labels, dense=True).compute()
     assert dense["n_valid_px"] == 2 * gt_h * gt_w
     assert dense["aee"] > 5.0

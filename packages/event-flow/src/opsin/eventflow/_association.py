@@ -181,6 +181,8 @@ def event_mask(
     t1: int,
     shape: Sequence[int],
     sensor_shape: Sequence[int] | None = None,
+    *,
+    assume_sorted: bool = False,
 ) -> np.ndarray:
     """Pixels of a (H, W) grid that received at least one event in ``[t0, t1)``.
 
@@ -191,6 +193,7 @@ def event_mask(
         shape: the grid (H, W), usually the GT resolution.
         sensor_shape: the events' (height, width); sensor pixel x maps to grid column floor(x * W / width).
             Defaults to ``shape``.
+        assume_sorted: the events are sorted by t (skips the O(N) check before the binary search).
 
     Returns:
         (H, W) bool mask.
@@ -201,7 +204,7 @@ def event_mask(
     big_h, big_w = int(shape[0]), int(shape[1])
     sens_h, sens_w = (big_h, big_w) if sensor_shape is None else (int(sensor_shape[0]), int(sensor_shape[1]))
     t = events["t"]
-    if t.size > 1 and bool(np.all(t[1:] >= t[:-1])):
+    if assume_sorted or (t.size > 1 and bool(np.all(t[1:] >= t[:-1]))):
         lo, hi = np.searchsorted(t, [t0, t1], side="left")
         sel = events[lo:hi]
     else:

@@ -397,6 +397,8 @@ def evaluate_flow_sequence(
     acc = FlowMetricAccumulator(rel_ref) if accumulator is None else accumulator
     gt_shape = labels.flow.shape[2:]
     sensor = sensor_shape or (labels.event_input_height, labels.event_input_width)
+    if events is not None and events.size > 1 and not bool(np.all(events["t"][1:] >= events["t"][:-1])):
+        events = events[np.argsort(events["t"], kind="stable")]
     skipped = 0
     for k in range(labels.flow.shape[0]):
         g0, g1 = int(labels.start_ts[k]), int(labels.end_ts[k])
@@ -406,7 +408,7 @@ def evaluate_flow_sequence(
         if pred is None:
             skipped += 1
             continue
-        mask = None if events is None or dense else event_mask(events, g0, g1, gt_shape, sensor)
+        mask = None if events is None or dense else event_mask(events, g0, g1, gt_shape, sensor, assume_sorted=True)
         acc.update(pred, labels.flow[k], events_mask=mask, crop=crop, keep_zero_gt=keep_zero_gt)
     if skipped:
         _log.debug("%d GT frames not covered by the predictions were skipped", skipped)
