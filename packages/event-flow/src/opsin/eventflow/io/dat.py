@@ -91,31 +91,46 @@ def _declared_size(path: Path, header: dict[str, str], key: str) -> int:
     return int(value)
 
 
-def _decode_records(records: np.ndarray, out: np.ndarray) -> None:
-    """Decodes DAT records into :data:`EVENT_CD` events, timestamps not unwrapped.
+def _decode_records(records: np.ndarray, out: np.ndarray, loops: int = 0) -> None:
+    """Decodes DAT records into :data:`EVENT_CD` events, unwrapping timestamps on the way.
 
     Args:
         records: ``(n, 2)`` uint32 array of (t, word) records.
         out: ``n`` :data:`EVENT_CD` events, written in place (every byte, padding included).
+        loops: wraps of the 32-bit clock before the first record; a decrease of more than 2**31 us between two
+            records of ``records`` adds one.
     """
     n = records.shape[0]
-    # The event record seen as four uint32 columns: x | y << 16, p (its padding is zeroed), then t as one int64.
+    # The event record seen as uint32 columns: x | y << 16, then p (its padding is zeroed), then t as one int64.
     o32 = out.view(np.uint32).reshape(n, 4)
     o64 = out.view(np.int64).reshape(n, 2)
     block = min(n, _DECODE_BLOCK)
     tmp_a = np.empty(block, np.uint32)
     tmp_b = np.empty(block, np.uint32)
+    stamps = np.empty(block, np.int64)
+    previous = -1
     for a in range(0, n, _DECODE_BLOCK):
         b = min(a + _DECODE_BLOCK, n)
         w = records[a:b, 1]
-        ta, tb = tmp_a[: b - a], tmp_b[: b - a]
+        ta, tb, t = tmp_a[: b - a], tmp_b[: b - a], stamps[: b - a]
         np.bitwise_and(w, 0x3FFF, out=ta)
         np.left_shift(w, 2, out=tb)  # y (bits 14-27) moves to bits 16-29
         np.bitwise_and(tb, 0x3FFF0000, out=tb)
         np.bitwise_or(ta, tb, out=o32[a:b, 0])
         np.right_shift(w, 28, out=ta)
         np.bitwise_and(ta, 1, out=o32[a:b, 1])
-        np.copyto(o64[a:b, 1], records[a:b, 0], casting="safe")
+        np.copyto(t, records[a:b, 0], casting="safe")
+        down = np.flatnonzero(t[1:] < t[:-1]) + 1
+        wraps = [int(i) for i in down[t[down - 1] - t[down] > _HALF]]
+        if previous - t[0] > _HALF:
+            wraps.insert(0, 0)
+        previous = int(t[-1])
+        if loops:
+            t += loops * _WRAP
+        for i in wraps:
+            t[i:] += _WRAP
+            loops += 1
+        np.copyto(o64[a:b, 1], t)
 
 
 class DatReader(EventReader):
@@ -153,9 +168,9 @@ class DatReader(EventReader):
         self._n = count
         self._rec = self._map(path, data_offset, count)
         self._tcol = self._rec[:, 0]
-        self._seg_starts, first_unsorted = self._find_wraps()
+        self._wraps: tuple[list[int], int] | None = None  # found on the first seek: a full read does not need it
         if not header:
-            self._check_headerless(path, first_unsorted)
+            self._check_headerless(path)
         if height < 0 or width < 0:
             max_x, max_y = self._max_coords()
             height = height if height >= 0 else max_y + 1
@@ -168,6 +183,12 @@ class DatReader(EventReader):
             return np.zeros((0, 2), np.uint32)
         # A plain ndarray view of the map: ufuncs on np.memmap slices pay for the subclass on every call.
         return np.memmap(path, dtype="<u4", mode="r", offset=offset, shape=(count, 2)).view(np.ndarray)
+
+    @property
+    def _seg_starts(self) -> list[int]:
+        if self._wraps is None:
+            self._wraps = self._find_wraps()
+        return self._wraps[0]
 
     def _find_wraps(self) -> tuple[list[int], int]:
         """Segment starts (a decrease of more than 2**31 us is a wrap) and the first other decrease (-1 if none)."""
@@ -185,7 +206,7 @@ class DatReader(EventReader):
                 first_unsorted = int(down[drop <= _HALF][0])
         return starts, first_unsorted
 
-    def _check_headerless(self, path: Path, first_unsorted: int) -> None:
+    def _check_headerless(self, path: Path) -> None:
         # Without a header any bytes parse as records: refuse what no camera writes (unused high bits, time
         # going backwards), so that e.g. a text file fails here instead of as a 16000-pixel-wide sensor.
         for a in range(0, self._n, _SCAN_BLOCK):
@@ -194,8 +215,9 @@ class DatReader(EventReader):
                 i = a + int(spare[0])
                 reason = f"not a DAT file: no '%' header and record {i} sets the unused bits 29-31"
                 raise FormatError(path, 8 * i + 4, reason)
-        if first_unsorted >= 0:
-            i = first_unsorted
+        self._wraps = self._find_wraps()
+        if self._wraps[1] >= 0:
+            i = self._wraps[1]
             reason = f"not a DAT file: no '%' header and time goes backwards at record {i}"
             raise FormatError(path, 8 * i, reason)
 
@@ -232,14 +254,8 @@ class DatReader(EventReader):
     def _slice(self, start: int, stop: int) -> np.ndarray:
         stop = max(start, stop)
         out = np.empty(stop - start, dtype=EVENT_CD)
-        _decode_records(self._rec[start:stop], out)
-        if len(self._seg_starts) > 1:
-            t = out["t"]
-            bounds = [*self._seg_starts, self._n]
-            for k in range(1, len(bounds) - 1):
-                lo, hi = max(bounds[k], start), min(bounds[k + 1], stop)
-                if lo < hi:
-                    t[lo - start : hi - start] += k * _WRAP
+        loops = self._segment(start) if start else 0
+        _decode_records(self._rec[start:stop], out, loops)
         return out
 
     def close(self) -> None:
@@ -247,6 +263,7 @@ class DatReader(EventReader):
         self._rec = np.zeros((0, 2), np.uint32)
         self._tcol = self._rec[:, 0]
         self._n = 0
+        self._wraps = ([0], -1)
 
 
 def read_dat(path: str | Path, start_ts: int | None = None, end_ts: int | None = None) -> np.ndarray:
