@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from opsin.eventflow._registry import get_preprocess_info
 from opsin.eventflow.errors import ConfigError
-from opsin.eventflow.preprocessing import get_preprocess_info
 
 __all__ = ["events_to_tensor_torch"]
 
