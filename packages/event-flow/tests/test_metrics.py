@@ -245,21 +245,42 @@ def test_accumulator_frame_average_pooled_merge_and_state():
         acc.load_state_vector(np.zeros(3))
 
 
-def test_accumulator_sync_sums_over_processes(tmp_path):
-    dist = pytest.importorskip("torch.distributed")
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
+def _sync_worker(rank: int, store: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        acc = mt.FlowMetricAccumulator()
+        gt = const_flow(1.0, 0.0, 4, 4)
+        for _ in range(rank + 1):  # rank 0: one frame with e = 1; rank 1: two frames with e = 3
+            acc.update(const_flow(2.0 + 2 * rank, 0.0, 4, 4), gt)
+        acc.sync()
+        np.save(f"{out_dir}/rank{rank}.npy", acc.state_vector())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_accumulator_sync_is_a_noop_without_distributed():
     acc = mt.FlowMetricAccumulator()
     acc.update(const_flow(2.0, 0.0, 4, 4), const_flow(1.0, 0.0, 4, 4))
     before = acc.state_vector()
-    acc.sync()  # not initialised: no-op
+    acc.sync()
     np.testing.assert_array_equal(acc.state_vector(), before)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
-    try:
-        acc.sync()
-    finally:
-        dist.destroy_process_group()
-    np.testing.assert_array_equal(acc.state_vector(), before)
+
+
+@pytest.mark.slow
+def test_accumulator_sync_sums_over_two_processes(tmp_path):
+    mp = pytest.importorskip("torch.multiprocessing")
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    mp.spawn(_sync_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    states = [np.load(tmp_path / f"rank{r}.npy") for r in range(2)]
+    np.testing.assert_array_equal(states[0], states[1])
+    values = mt.FlowMetricAccumulator.from_state_vector(states[0]).compute()
+    assert values["n_frames"] == 3
+    assert values["n_valid_px"] == 48
+    assert values["aee"] == pytest.approx((1 + 3 + 3) / 3)
 
 
 def _translating_event_texture(shift: tuple[float, float], dt: int, n_windows: int, size: int) -> np.ndarray:
