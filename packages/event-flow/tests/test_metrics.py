@@ -353,3 +353,22 @@ def test_flow_warp_loss_rewards_the_true_motion():
     assert math.isnan(mt.flow_warp_loss(events[:0], const_flow(0, 0, 4, 4), dt))
     seq = mt.sequence_flow_warp_loss(events, np.stack([const_flow(*shift, size, size)]), [0], dt)
     assert seq == pytest.approx(true)
+
+
+def test_farneback_on_a_real_recording(fixtures_root):
+    path = fixtures_root / "prophesee-raw-samples" / "evt2_sample.raw"
+    if not path.is_file():
+        pytest.skip(f"real Prophesee recording not found: {path} (set OPSIN_FIXTURES)")
+    from opsin.eventflow import open_events
+
+    with open_events(path) as reader:
+        events = reader.read_range(None, None)
+        height, width = reader.height, reader.width
+    dt = 20_000
+    t0 = int(events["t"].min())
+    flows, starts = mt.farneback_flows(events, dt, height, width, t_start=t0)
+    assert flows.shape == (3, 2, 476, 600)  # the recording spans 50 ms
+    np.testing.assert_array_equal(starts, t0 + dt * np.arange(3))
+    assert np.isfinite(flows).all()
+    assert flows[0].any()
+    np.testing.assert_array_equal(flows[2], flows[1])  # the last window has no next one to match

@@ -39,6 +39,8 @@ class FarnebackParams:
         gaussian_window: use a Gaussian instead of a box averaging window.
         blur_sigma: Gaussian blur (px) of each count image before normalisation (0 = none).
         percentile: the percentile of the non-zero (blurred) counts of both images together that maps to 255.
+        min_events: a window whose own or next image holds fewer events has nothing reliable to match and keeps
+            the previous window's flow (the last window of a recording is often almost empty).
     """
 
     pyr_scale: float = 0.5
@@ -50,6 +52,7 @@ class FarnebackParams:
     gaussian_window: bool = True
     blur_sigma: float = 0.0
     percentile: float = 99.0
+    min_events: int = 100
 
 
 def _is_sorted(t: np.ndarray) -> bool:
@@ -116,8 +119,8 @@ def farneback_flows(
 
     Returns:
         ``(flows, starts)``: (N, 2, height, width) float32 forward flows in px per ``delta_t`` and the (N,) int64
-        window starts. A window whose own or next image has no event gets the previous window's flow (zero for the
-        first one), since Farneback has nothing to match there.
+        window starts. A window whose own or next image has fewer than ``params.min_events`` events gets the previous
+        window's flow (zero for the first one), since Farneback has nothing to match there.
 
     Raises:
         ConfigError: ``delta_t <= 0``, a non-positive size, or events outside the image.
@@ -139,7 +142,7 @@ def farneback_flows(
     for k in range(num_windows):
         t1 = int(starts[k]) + delta_t
         following = event_count_image(events, t1, t1 + delta_t, height, width, assume_sorted=True)
-        if current.any() and following.any():
+        if min(current.sum(), following.sum()) >= max(p.min_events, 1):
             a, b = _to_uint8(current, following, p)
             raw = cv2.calcOpticalFlowFarneback(
                 a,
