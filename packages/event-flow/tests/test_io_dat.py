@@ -160,3 +160,58 @@ def test_streaming_writer_keeps_order_across_calls(tmp_path):
             writer.write(make_events([(1, 1, 1, 5)]))
         writer.write(make_events([(2, 2, 0, 20)]))
     assert read_dat(path)["t"].tolist() == [10, 20]
+
+
+def test_text_file_named_td_dat_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "x_td.dat"
+    path.write_bytes(b"opsin notes: this file holds text, not events\n" * 64)  # a whole number of 8-byte records
+    assert path.stat().st_size % 8 == 0
+    with pytest.raises(FormatError, match="not a DAT file") as info:
+        DatReader(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(FormatError):
+        open_events(path)
+
+
+def test_headerless_records_must_look_like_events(tmp_path):
+    backwards = tmp_path / "b.dat"
+    backwards.write_bytes(encode_dat([(1, 1, 1, 50), (2, 2, 0, 40)], header=False))
+    with pytest.raises(FormatError, match="time goes backwards at record 1"):
+        DatReader(backwards)
+    spare = tmp_path / "s.dat"
+    spare.write_bytes(struct.pack("<II", 5, 1 | (1 << 30)))
+    with pytest.raises(FormatError, match="unused bits"):
+        DatReader(spare)
+
+
+@pytest.mark.parametrize("line", ["% Height 20000", "% Width 0", "% Height 4x8"])
+def test_impossible_header_sizes_are_refused(tmp_path, line):
+    path = tmp_path / "h_td.dat"
+    good = encode_dat([(1, 1, 1, 1)])
+    key = line.split()[1]
+    data = good.replace(f"% {key} ".encode() + (b"480" if key == "Height" else b"640"), line.encode())
+    assert data != good
+    path.write_bytes(data)
+    with pytest.raises(FormatError, match=key) as info:
+        DatReader(path)
+    assert str(path) in str(info.value)
+
+
+def test_wraps_found_while_decoding_equal_those_of_the_seek_index(tmp_path, monkeypatch):
+    # A full read finds the wraps on the fly, a seek builds the index; both must agree, also across blocks.
+    from opsin.eventflow.io import dat
+
+    t = np.cumsum(np.full(300, 2**30 - 7, dtype=np.int64))  # about one wrap every 4 records
+    ev = np.zeros(t.size, dtype=EVENT_CD)
+    ev["t"] = t
+    ev["x"] = np.arange(t.size) % 640
+    path = tmp_path / "w_td.dat"
+    write_dat(path, ev, 480, 640, wrap=True)
+    for block in (1 << 16, 7, 1):
+        monkeypatch.setattr(dat, "_DECODE_BLOCK", block)
+        reader = DatReader(path)
+        np.testing.assert_array_equal(reader.load_all(), ev)
+        np.testing.assert_array_equal(reader.read_range(int(t[100]), int(t[200])), ev[100:200])
+        reader.seek_event(57)
+        np.testing.assert_array_equal(reader.load_n_events(60), ev[57:117])

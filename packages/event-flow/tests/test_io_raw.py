@@ -149,3 +149,210 @@ def test_evt2_written_events_stream_through_open_events(tmp_path):
     reader = open_events(path)
     reader.seek_time(1000)
     assert reader.load_delta_t(2000)["t"].tolist() == [2000]
+
+
+# -- per-word reference decoders, written from the format descriptions, to check the vectorised readers -----------
+
+EVT2_LOOP = (2**34 - 64) - 640
+EVT3_LOOP = (2**24 - 4096) - 40960
+
+
+def reference_evt2(words):
+    events, triggers = [], []
+    base, previous, loops, i = None, None, 0, 0
+    while i < len(words):
+        w = words[i]
+        kind = w >> 28
+        if kind == 0xD:  # IMU: skip it and its 5 payload words
+            i += 6
+            continue
+        if kind == 0x8:
+            raw = (w & 0x0FFFFFFF) << 6
+            if previous is not None and previous - raw >= EVT2_LOOP:
+                loops += 1
+            previous, base = raw, raw + loops * 2**34
+        elif base is not None and kind <= 1:
+            events.append(((w >> 11) & 0x7FF, w & 0x7FF, kind, base + ((w >> 22) & 0x3F)))
+        elif base is not None and kind == 0xA:
+            triggers.append((w & 1, base + ((w >> 22) & 0x3F), (w >> 8) & 0x1F))
+        i += 1
+    return events, triggers
+
+
+def reference_evt3(words):
+    events, triggers = [], []
+    base = previous = t = y = base_x = None
+    loops = base_p = 0
+    for w in words:
+        kind, value = w >> 12, w & 0xFFF
+        if kind == 0x8:
+            raw = value << 12
+            if previous is not None and previous - raw >= EVT3_LOOP:
+                loops += 1
+            previous = raw
+            base = t = raw + loops * 2**24
+        elif base is None:
+            continue  # before the first TIME_HIGH
+        elif kind == 0x6:
+            t = base + value
+        elif kind == 0x0:
+            y = w & 0x7FF
+        elif kind == 0x2 and y is not None:
+            events.append((w & 0x7FF, y, (w >> 11) & 1, t))
+        elif kind == 0x3:
+            base_x, base_p = w & 0x7FF, (w >> 11) & 1
+        elif kind in (0x4, 0x5):
+            width = 12 if kind == 0x4 else 8
+            if base_x is not None:
+                if y is not None:
+                    events += [(base_x + i, y, base_p, t) for i in range(width) if value >> i & 1]
+                base_x += width
+        elif kind == 0xA:
+            triggers.append((w & 1, t, (w >> 8) & 0xF))
+    events.sort(key=lambda e: e[3])  # stable
+    return events, triggers
+
+
+def random_evt2_words(gen, n_high):
+    """A stream with junk before the first TIME_HIGH, IMU payloads of any bits, triggers and a 2**34 us loop."""
+    words = [int(gen.integers(0, 2)) << 28 | int(gen.integers(0, 1 << 22)) for _ in range(3)]
+    high = (1 << 28) - n_high // 2  # the 28-bit TIME_HIGH field wraps half way
+    for _ in range(n_high):
+        words.append(0x8 << 28 | high % (1 << 28))
+        high += 1
+        for _ in range(int(gen.integers(0, 12))):
+            roll = gen.random()
+            if roll < 0.8:
+                words.append(int(gen.integers(0, 2)) << 28 | int(gen.integers(0, 1 << 28)))
+            elif roll < 0.88:
+                words.append(0xA << 28 | int(gen.integers(0, 1 << 28)))
+            elif roll < 0.94:
+                words += [0xD << 28] + [int(v) for v in gen.integers(0, 2**32, 5, dtype=np.uint64)]
+            else:
+                words.append(int(gen.choice([0xE, 0xF])) << 28 | int(gen.integers(0, 1 << 28)))
+    return words
+
+
+def random_evt3_words(gen, n_high):
+    """A stream with state before the first TIME_HIGH, vectors, TIME_LOW steps back and a 2**24 us loop."""
+    words = [0x0 << 12 | 7, 0x2 << 12 | 3, 0x3 << 12 | 5, 0x4 << 12 | 0xFFF, 0x6 << 12 | 9]
+    high = 4096 - n_high // 2  # the 12-bit TIME_HIGH field wraps half way
+    for _ in range(n_high):
+        words.append(0x8 << 12 | high % 4096)
+        high += 1
+        low = 0
+        for _ in range(int(gen.integers(0, 14))):
+            roll = gen.random()
+            if roll < 0.15:
+                low = max(0, min(4095, low + int(gen.integers(-20, 200))))  # may step back a little
+                words.append(0x6 << 12 | low)
+            elif roll < 0.3:
+                words.append(0x0 << 12 | int(gen.integers(0, 1 << 12)))
+            elif roll < 0.6:
+                words.append(0x2 << 12 | int(gen.integers(0, 1 << 12)))
+            elif roll < 0.7:
+                words.append(0x3 << 12 | int(gen.integers(0, 1 << 12)))
+            elif roll < 0.85:
+                words.append(int(gen.choice([0x4, 0x5])) << 12 | int(gen.integers(0, 1 << 12)))
+            elif roll < 0.9:
+                words.append(0xA << 12 | int(gen.integers(0, 1 << 12)))
+            else:
+                words.append(int(gen.choice([0x7, 0xB, 0xC, 0xD, 0xE, 0xF])) << 12 | int(gen.integers(0, 1 << 12)))
+    return words
+
+
+@pytest.mark.parametrize("block", [None, 1, 7, 100])
+def test_evt2_matches_the_per_word_reference_across_blocks(tmp_path, monkeypatch, block):
+    from opsin.eventflow.io import evt2
+
+    if block:  # the decoder state (time base, loops, IMU payload) must carry over block boundaries
+        monkeypatch.setattr(evt2, "BLOCK_WORDS", block)
+    words = random_evt2_words(np.random.default_rng(5), 400)
+    path = tmp_path / "r2.raw"
+    path.write_bytes(EVT2_HEADER + np.array(words, "<u4").tobytes())
+    events, meta = read_evt2(path)
+    expected, triggers = reference_evt2(words)
+    assert events.dtype == EVENT_CD
+    assert events[["x", "y", "p", "t"]].tolist() == expected
+    assert meta["ext_trigger"][["p", "t", "id"]].tolist() == triggers
+    assert events["t"].max() > 2**34  # the loop was counted
+
+
+@pytest.mark.parametrize("block", [None, 1, 5, 64])
+def test_evt3_matches_the_per_word_reference_across_blocks(tmp_path, monkeypatch, block):
+    from opsin.eventflow.io import evt3
+
+    if block:  # row, time, vector base and loops must carry over block boundaries
+        monkeypatch.setattr(evt3, "BLOCK_WORDS", block)
+    words = random_evt3_words(np.random.default_rng(6), 300)
+    path = tmp_path / "r3.raw"
+    path.write_bytes(EVT3_HEADER + np.array(words, "<u2").tobytes())
+    events, meta = read_evt3(path)
+    expected, triggers = reference_evt3(words)
+    assert events.dtype == EVENT_CD
+    assert events[["x", "y", "p", "t"]].tolist() == expected
+    assert meta["ext_trigger"][["p", "t", "id"]].tolist() == triggers
+    assert events["t"].max() > 2**24
+
+
+def test_raw_header_sizes_and_text_files_are_refused_before_decoding(tmp_path):
+    big = tmp_path / "big.raw"
+    big.write_bytes(b"% evt 3.0\n% format EVT3;height=70000;width=1280\n% end\n" + evt3(0x8, 1))
+    with pytest.raises(FormatError, match="1280x70000") as info:
+        read_evt3(big)
+    assert str(big) in str(info.value)
+    text = tmp_path / "notes.raw"
+    text.write_bytes(b"these are notes, not events\n" * 8)
+    with pytest.raises(FormatError, match=r"undefined in EVT 2\.0") as info:
+        open_events(text)
+    assert "\n" not in str(info.value)
+    assert str(text) in str(info.value)
+
+
+# -- the two real recordings of the shared fixtures ------------------------------------------------------------
+
+
+@pytest.fixture
+def raw_samples(fixtures_root):
+    folder = fixtures_root / "prophesee-raw-samples"
+    if not folder.is_dir():
+        pytest.skip(f"real Prophesee recordings not found in {folder} (set OPSIN_FIXTURES)")
+    return folder
+
+
+def test_real_evt2_recording(raw_samples):
+    path = raw_samples / "evt2_sample.raw"
+    events, meta = read_evt2(path)
+    assert events.size == 539_481
+    assert (meta["width"], meta["height"]) == (600, 476)  # no geometry line: from the largest coordinates
+    assert meta["header"]["evt"] == "2.0"
+    assert set(np.unique(events["p"]).tolist()) == {0, 1}
+    assert (np.diff(events["t"]) >= 0).all()
+    assert (int(events["t"][0]), int(events["t"][-1])) == (1_317_888, 1_367_888)
+    # The first words against the per-word reference.
+    data = path.read_bytes()
+    words = np.frombuffer(data, "<u4", offset=meta["data_offset"])[:20_000].tolist()
+    expected, _ = reference_evt2(words)
+    assert events[: len(expected)][["x", "y", "p", "t"]].tolist() == expected
+    reader = open_events(path)
+    assert (reader.event_count, reader.width, reader.height) == (539_481, 600, 476)
+
+
+def test_real_evt3_recording(raw_samples):
+    path = raw_samples / "evt3_sample.raw"
+    events, meta = read_evt3(path)
+    assert events.size == 219_596
+    assert (meta["width"], meta["height"]) == (1280, 720)
+    assert meta["header"]["evt"] == "3.0"
+    assert set(np.unique(events["p"]).tolist()) == {0, 1}
+    assert int(events["x"].max()) < 1280
+    assert int(events["y"].max()) < 720
+    # t = TIME_HIGH << 12 | TIME_LOW with TIME_HIGH in 2861..2863: no TIME_LOW step back is taken for a wrap.
+    assert (int(events["t"][0]), int(events["t"][-1])) == (11_718_656, 11_727_457)
+    assert (np.diff(events["t"]) >= 0).all()
+    words = np.frombuffer(path.read_bytes(), "<u2", offset=meta["data_offset"])
+    high = words[words >> 12 == 0x8] & 0xFFF
+    assert (high.size, int(high.min()), int(high.max())) == (551, 2861, 2863)
+    expected, _ = reference_evt3(words[:20_000].tolist())
+    assert events[: len(expected)][["x", "y", "p", "t"]].tolist() == expected
+    assert open_events(path).event_count == 219_596

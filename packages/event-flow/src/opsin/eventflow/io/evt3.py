@@ -109,7 +109,8 @@ class _Evt3Decoder:
         t_value[base_after < 0] = -1  # no TIME_HIGH yet: no time
         defines_t = is_th | is_tl
         t_ext = _forward_fill(defines_t, t_value[defines_t], self.t, np.int64)
-        is_y = kinds == _ADDR_Y
+        started = base_after >= 0  # words before the first TIME_HIGH are dropped, state words included
+        is_y = (kinds == _ADDR_Y) & started
         y_ext = _forward_fill(is_y, ow[is_y] & 0x7FF, self.y, np.uint32)
         self.base = int(base_after[-1]) if base_after.size else self.base
         self.t = int(t_ext[-1])
@@ -127,7 +128,7 @@ class _Evt3Decoder:
         ew = words[ev]
 
         vec = np.flatnonzero(ew >= _VECT_12 << 12)
-        is_bx = kinds == _VECT_BASE_X
+        is_bx = (kinds == _VECT_BASE_X) & started
         if vec.size or is_bx.any():
             vw = ew[vec]
             is12 = vw < _VECT_8 << 12
