@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,3 +19,10 @@ def random_events() -> np.ndarray:
     ev["p"] = gen.integers(0, 2, n)
     ev["t"] = np.sort(gen.integers(0, 200_000, n))
     return ev
+
+
+@pytest.fixture(scope="session")
+def fixtures_root() -> Path:
+    """The shared real-data fixtures: ``$OPSIN_FIXTURES``, else ``<repo>/../shared/fixtures`` (may be absent)."""
+    default = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
+    return Path(os.environ.get("OPSIN_FIXTURES", default))
