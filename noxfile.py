@@ -216,6 +216,10 @@ def bench(session: nox.Session) -> None:
         args += _spec("core-utils")
     if len(args) > 2:
         session.install(*args)
+    for folder in with_bench:  # bench-only dependencies (e.g. the C reader the event decoders are compared with)
+        pyproject = ROOT / "packages" / folder / "pyproject.toml"
+        if "bench" in tomllib.loads(pyproject.read_text()).get("dependency-groups", {}):
+            session.install("-c", CONSTRAINTS, "--group", f"{pyproject.relative_to(ROOT)}:bench")
     for script in scripts:
         session.log(f"benchmark {script.relative_to(ROOT)}")
         session.run("python", str(script), *session.posargs, env={"OPSIN_NO_PROGRESS": "1", "MPLBACKEND": "Agg"})
