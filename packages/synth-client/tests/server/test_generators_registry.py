@@ -25,7 +25,7 @@ def test_public_names_are_pinned() -> None:
     assert generators_pkg.__all__ == sorted(generators_pkg.__all__)
     assert generators_pkg.__all__ == [
         "CancelEvent", "ENTRY_POINT_GROUP", "Generator", "ParamSpec", "available_generators", "builtin_generators",
-        "get_generator",
+        "generator_registry", "get_generator",
     ]  # fmt: skip
 
 

@@ -69,3 +69,53 @@ def test_kill_dash_nine_then_restart(tmp_path: Path) -> None:
         assert not list((data / "results").glob(".work-*"))
     finally:
         restarted.stop()
+
+
+def _group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, ppid, pgrp
+            members.add(int(entry.name))
+    return members
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to list the process group")
+def test_pool_processes_end_with_a_killed_server(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    data = tmp_path / "data"
+    server = ServerProcess(data).wait_ready()
+    try:
+        client = user_client(server.url, f"sqlite:///{data / 'synth.db'}", samples=5000)
+        params = {"num_reps": 2, "frame_rate": 24, "image_width": 128, "image_height": 128}
+        batch = client.post("/api/batch/", json=batch_body(2, generator=VF, **params)).json()
+        deadline = time.monotonic() + 90
+        while not list((data / "workers").glob("*.pid")):  # a worker is rendering
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        children = _group_members(server.pgid) - {server.proc.pid}
+        assert len(children) >= 3, children  # forkserver, resource tracker, workers
+        os.kill(server.proc.pid, signal.SIGKILL)  # the server alone, as an OOM killer or an operator would
+        server.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _group_members(server.pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_members(server.pgid), "pool processes outlived the server"
+        work = list((data / "results").glob(".work-*"))
+        restarted = ServerProcess(data).wait_ready()  # recover() removes the dead writers' folders
+        try:
+            assert not [folder for folder in work if folder.exists()]
+            summary = wait_batch(httpx.Client(base_url=restarted.url, headers=client.headers), batch["id"], 180)
+            assert {job["status"] for job in summary["job_runs"]} == {"succeeded"}  # crash not charged
+        finally:
+            restarted.stop()
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ from the builtin they really are, so ``except ValueError`` keeps working for cal
         ├── BatchTimeoutError (TimeoutError)
         ├── BatchJobTypeError
         ├── UnknownGeneratorError (KeyError)
+        ├── UnknownUserError (LookupError)
         ├── GeneratorError (RuntimeError)
         ├── JobCancelledError
         └── ApiError
@@ -50,6 +51,7 @@ __all__ = [
     "SessionInitializationError",
     "SynthError",
     "UnknownGeneratorError",
+    "UnknownUserError",
     "UsageStatsRetrievalError",
 ]
 
@@ -96,6 +98,12 @@ class UnknownGeneratorError(SynthError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a readable sentence is more useful here.
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownUserError(SynthError, LookupError):
+    """No user of the service has the given name (administration commands)."""
+
+    exit_code = 4  # ExitCode.NOT_FOUND
 
 
 class GeneratorError(SynthError, RuntimeError):

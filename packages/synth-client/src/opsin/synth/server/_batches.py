@@ -24,10 +24,12 @@ from opsin.synth.server.models import Batch, Database, IdempotencyKey, Job, JobS
 from opsin.synth.server.settings import Settings
 
 __all__ = [
+    "MAX_NESTING",
     "BatchIn",
     "JobRunIn",
     "PreparedBatch",
     "body_hash",
+    "check_body",
     "create_batch",
     "prepare_batch",
     "run_idempotent",
@@ -35,6 +37,11 @@ __all__ = [
 ]
 
 _ABANDONED_AFTER_S = 120.0
+MAX_NESTING = 16
+"""Deepest list/object nesting accepted inside ``param_values`` (no generator parameter nests at all)."""
+_MAX_ERROR_CHARS = 1000
+_MAX_ERRORS_TOTAL = 32 * 1024
+_MAX_DETAIL_JOBS = 3
 
 
 class JobRunIn(BaseModel):
@@ -95,6 +102,93 @@ def _string_too_long(value: Any, limit: int) -> bool:
     return isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > limit
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _nesting_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be stored (too deep, or a string with a lone surrogate), else ``None``.
+
+    Iterative, so a hostile 10 000-level list costs a loop, not a ``RecursionError``.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _has_lone_surrogate(item):
+                return "holds a lone UTF-16 surrogate (not valid Unicode text)"
+        elif isinstance(item, dict | list):
+            if depth >= MAX_NESTING:
+                return f"nests lists/objects deeper than {MAX_NESTING} levels"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def check_body(body: BatchIn, settings: Settings) -> None:
+    """Cheap structural checks of a batch body, run before anything hashes, stores or validates it.
+
+    Raises:
+        ServiceHTTPError: 400 for too many jobs, a name too long or not valid Unicode, or a parameter value that
+            nests too deeply or holds a lone surrogate.
+    """
+    name = body.name or ""
+    runs = body.job_runs
+    if not runs:
+        raise ServiceHTTPError(400, "`job_runs` must hold at least one job.")
+    if len(runs) > settings.max_jobs_per_batch:
+        msg = f"`job_runs` holds {len(runs)} jobs; at most {settings.max_jobs_per_batch} are allowed per batch."
+        raise ServiceHTTPError(400, msg)
+    if len(name) > settings.max_name_length:
+        msg = f"`name` is {len(name)} characters long; at most {settings.max_name_length} are allowed."
+        raise ServiceHTTPError(400, msg)
+    if _has_lone_surrogate(name):
+        raise ServiceHTTPError(400, "`name` holds a lone UTF-16 surrogate (not valid Unicode text).")
+    for index, run in enumerate(runs):
+        if _has_lone_surrogate(run.name):
+            msg = f"`job_runs[{index}].name` holds a lone UTF-16 surrogate (not valid Unicode text)."
+            raise ServiceHTTPError(400, msg)
+        for key, value in run.param_values.items():
+            problem = _nesting_problem(key) or _nesting_problem(value)
+            if problem is not None:
+                shown = key.encode("utf-8", "replace").decode("utf-8")[:100]
+                msg = f"`job_runs[{index}].param_values`: parameter `{shown}` {problem}."
+                raise ServiceHTTPError(400, msg)
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 40].rstrip() + "\n... (further violations not shown)\n"
+
+
+def _error_answer(errors: list[str | None]) -> ServiceHTTPError:
+    """One 400 answer for per-job violations, bounded in size and saying each violation once.
+
+    ``errors`` stays aligned to ``job_runs`` (each entry capped, the total bounded); ``detail`` counts the failing
+    jobs and quotes only the first few.
+    """
+    capped: list[str | None] = []
+    total = 0
+    for error in errors:
+        if error is None:
+            capped.append(None)
+            continue
+        text = _cap(error, _MAX_ERROR_CHARS)
+        if total + len(text) > _MAX_ERRORS_TOTAL:
+            text = "Invalid (not listed: answer size limit)."
+        total += len(text)
+        capped.append(text)
+    failing = [(index, text) for index, text in enumerate(capped) if text is not None]
+    quoted = "".join(f"\n\njob param index {i}: {text}" for i, text in failing[:_MAX_DETAIL_JOBS])
+    more = len(failing) - _MAX_DETAIL_JOBS
+    tail = f"\n\n... and {more} more failing jobs (see `errors`)." if more > 0 else ""
+    detail = f"Invalid job parameters in {len(failing)} of {len(errors)} jobs:{quoted}{tail}"
+    return ServiceHTTPError(400, detail, errors=capped)
+
+
 def _resolve_state(session: Session, owner_id: str, state: Any) -> str | None:
     """The seed source of the job named by ``state`` when it is one of the owner's jobs, else ``None``."""
     try:
@@ -120,16 +214,9 @@ def prepare_batch(
         ServiceHTTPError: 400 with a ``detail`` naming the offending job index and parameter, and per-job
             ``errors`` aligned to ``job_runs`` when parameters are at fault.
     """
+    check_body(body, settings)
     name = body.name or ""
     runs = body.job_runs
-    if not runs:
-        raise ServiceHTTPError(400, "`job_runs` must hold at least one job.")
-    if len(runs) > settings.max_jobs_per_batch:
-        msg = f"`job_runs` holds {len(runs)} jobs; at most {settings.max_jobs_per_batch} are allowed per batch."
-        raise ServiceHTTPError(400, msg)
-    if len(name) > settings.max_name_length:
-        msg = f"`name` is {len(name)} characters long; at most {settings.max_name_length} are allowed."
-        raise ServiceHTTPError(400, msg)
     generators = {run.name for run in runs}
     previews = {run.is_preview for run in runs}
     if len(generators) > 1 or len(previews) > 1:
@@ -177,9 +264,7 @@ def prepare_batch(
         errors.append(None)
         jobs.append(PreparedJob(job_id, params, estimate, seed_for(seed_source), seed_source))
     if any(error is not None for error in errors):
-        failing = [(index, error) for index, error in enumerate(errors) if error is not None]
-        detail = "Invalid job parameters:" + "".join(f"\n\njob param index {i}: {text}" for i, text in failing)
-        raise ServiceHTTPError(400, detail, errors=errors)
+        raise _error_answer(errors)
     return PreparedBatch(name=name, generator=generator_name, is_preview=is_preview, jobs=jobs)
 
 

@@ -10,10 +10,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy import select
 
-from opsin.synth.errors import UnknownGeneratorError
 from opsin.synth.server._responses import ServiceHTTPError
 from opsin.synth.server.dispatcher import Dispatcher
-from opsin.synth.server.generators import Generator, available_generators
+from opsin.synth.server.generators import Generator, generator_registry, get_generator
 from opsin.synth.server.models import Batch, Database, Job, User
 from opsin.synth.server.settings import Settings
 
@@ -39,7 +38,6 @@ class ServiceContext:
     settings: Settings
     db: Database
     dispatcher: Dispatcher | None = None
-    _generators: dict[str, Generator] | None = attrs.field(default=None, init=False)
 
     _tokens: dict[str, tuple[float, User | None]] = attrs.field(factory=dict, init=False)
 
@@ -87,23 +85,19 @@ class ServiceContext:
             self._summaries[key] = (version, rows)
         return rows
 
-    def generators(self) -> dict[str, Generator]:
-        """The registry (built-ins + entry points), scanned once per app: new plugins need a restart."""
-        if self._generators is None:
-            self._generators = {generator.name: generator for generator in available_generators()}
-        return self._generators
+    @staticmethod
+    def generators() -> dict[str, Generator]:
+        """The process's generator registry (built-ins + entry points)."""
+        return generator_registry()
 
-    def generator(self, name: str) -> Generator:
+    @staticmethod
+    def generator(name: str) -> Generator:
         """The generator called ``name``.
 
         Raises:
             UnknownGeneratorError: no such generator.
         """
-        found = self.generators().get(name)
-        if found is None:
-            msg = f"unknown generator {name[:200]!r}; available generators: {', '.join(self.generators())}"
-            raise UnknownGeneratorError(msg)
-        return found
+        return get_generator(name)
 
     def public_base(self, request: Request) -> str:
         """Base URL for links: the configured public URL, else the URL the request came in on."""

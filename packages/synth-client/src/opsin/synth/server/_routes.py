@@ -14,6 +14,7 @@ from opsin.synth.errors import UnknownGeneratorError
 from opsin.synth.server._batches import (
     BatchIn,
     body_hash,
+    check_body,
     create_batch,
     prepare_batch,
     run_idempotent,
@@ -23,7 +24,7 @@ from opsin.synth.server._context import CurrentUser, get_context
 from opsin.synth.server._responses import NOT_FOUND, ServiceHTTPError, StrictJSONResponse
 from opsin.synth.server._serialize import batch_detail, batch_summary, isoformat, job_object, result_url
 from opsin.synth.server.accounting import account_summary, settle_job, usage_counts
-from opsin.synth.server.models import Batch, Job, JobStatus
+from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus
 from opsin.synth.server.signing import signed_result_url
 
 __all__ = ["router"]
@@ -112,6 +113,7 @@ def submit_batch(
     else:
         if not valid_idempotency_key(idempotency_key):
             raise ServiceHTTPError(400, "Header `Idempotency-Key` must be 1-255 printable ASCII characters.")
+        check_body(body, ctx.settings)  # hashing needs a body that serialises: validate its shape first
         status, payload, replayed = run_idempotent(
             ctx.db, user.id, idempotency_key, body_hash(body), ctx.settings.idempotency_ttl_s, work
         )
@@ -137,7 +139,7 @@ def list_batches(
     """The user's batches created within the (inclusive) window, oldest first."""
     ctx = get_context(request)
     start, end = _parse_time("start_time", start_time), _parse_time("end_time", end_time)
-    in_progress = func.sum(case((Job.status.in_(JobStatus.IN_PROGRESS), 1), else_=0))
+    in_progress = func.sum(case((Job.status.in_(IN_PROGRESS_STATES), 1), else_=0))
     query = (
         select(Batch, func.count(Job.id), in_progress)
         .join(Job, Job.batch_id == Batch.id)
@@ -194,7 +196,7 @@ async def get_batch_summary(batch_id: uuid.UUID, request: Request, user: Current
             {
                 "id": job_id,
                 "name": generator,
-                "in_progress": status in JobStatus.IN_PROGRESS,
+                "in_progress": status in IN_PROGRESS_STATES,
                 "result_url": signed_result_url(base, secret, job_id, ttl)
                 if status == JobStatus.SUCCEEDED and result_path
                 else None,

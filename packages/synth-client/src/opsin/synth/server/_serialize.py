@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from opsin.synth.server.models import Batch, Job, JobStatus
+from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus
 from opsin.synth.server.signing import signed_result_url
 
 __all__ = ["batch_detail", "batch_summary", "isoformat", "job_object", "result_url"]
@@ -32,7 +32,7 @@ def job_object(job: Job, url: str | None) -> dict[str, Any]:
         "batch_id": job.batch_id,
         "is_preview": bool(job.is_preview),
         "param_values": job.params,
-        "in_progress": job.status in JobStatus.IN_PROGRESS,
+        "in_progress": job.status in IN_PROGRESS_STATES,
         "result_url": url,
         "status": job.status,
         "created": isoformat(job.created),
@@ -63,7 +63,7 @@ def batch_summary(batch: Batch, jobs: Sequence[Job], base_url: str, secret: str,
             {
                 "id": job.id,
                 "name": job.generator,
-                "in_progress": job.status in JobStatus.IN_PROGRESS,
+                "in_progress": job.status in IN_PROGRESS_STATES,
                 "result_url": result_url(job, base_url, secret, ttl_s),
                 "status": job.status,
             }

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from opsin.synth.server.models import Database, Job, JobStatus, User, hash_token, utcnow
+from opsin.synth.server.models import FINISHED_STATES, Database, Job, User, hash_token, utcnow
 
 __all__ = ["account_summary", "create_user", "reserve_samples", "settle_job", "usage_counts"]
 
@@ -64,6 +64,7 @@ def settle_job(
     expected: Iterable[str],
     error: str | None = None,
     result_path: str | None = None,
+    result_bytes: int | None = None,
 ) -> bool:
     """Move a job to a finished state and settle its samples, exactly once.
 
@@ -87,6 +88,7 @@ def settle_job(
             charged=True,
             error=error,
             result_path=result_path,
+            result_bytes=result_bytes,
         )
         .execution_options(synchronize_session=False)
     )
@@ -123,7 +125,7 @@ def usage_counts(
     """Frames rendered per generator (previews and videos apart) by jobs completed within ``[start, end]``."""
     query = (
         select(Job.generator, Job.is_preview, func.coalesce(func.sum(Job.actual_samples), 0))
-        .where(Job.owner_id == user_id, Job.status.in_(JobStatus.FINISHED), Job.completed.is_not(None))
+        .where(Job.owner_id == user_id, Job.status.in_(FINISHED_STATES), Job.completed.is_not(None))
         .group_by(Job.generator, Job.is_preview)
     )
     if start is not None:

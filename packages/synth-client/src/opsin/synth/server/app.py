@@ -27,6 +27,7 @@ from opsin.synth.server._context import ServiceContext, get_context
 from opsin.synth.server._responses import NOT_FOUND, ServiceHTTPError, StrictJSONResponse, error_response
 from opsin.synth.server._routes import router as api_router
 from opsin.synth.server.dispatcher import Dispatcher
+from opsin.synth.server.generators import available_generators
 from opsin.synth.server.models import Database, Job, JobStatus
 from opsin.synth.server.portal import router as portal_router
 from opsin.synth.server.settings import Settings
@@ -118,10 +119,11 @@ def create_app(settings: Settings) -> FastAPI:
     Returns:
         The FastAPI application.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.results_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database(settings.db_url)
     db.create_all()
+    available_generators()  # (re)scan the plugins once per app, so an app sees what is installed when it starts
     ctx = ServiceContext(settings=settings, db=db)
 
     @contextlib.asynccontextmanager

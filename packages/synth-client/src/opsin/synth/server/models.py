@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import hashlib
 import itertools
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -28,12 +31,16 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 __all__ = [
+    "FINISHED_STATES",
+    "IN_PROGRESS_STATES",
     "SCHEMA_VERSION",
     "Base",
     "Batch",
@@ -41,6 +48,7 @@ __all__ = [
     "IdempotencyKey",
     "Job",
     "JobStatus",
+    "PortalSession",
     "SchemaVersion",
     "User",
     "hash_token",
@@ -48,19 +56,28 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
-class JobStatus:
-    """Job states; ``queued`` and ``running`` are "in progress"."""
+class JobStatus(enum.StrEnum):
+    """The states of a job; ``queued`` and ``running`` are "in progress", the others are final."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    IN_PROGRESS = (QUEUED, RUNNING)
-    FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether a job in this state may still change."""
+        return self in IN_PROGRESS_STATES
+
+
+IN_PROGRESS_STATES: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)
+"""States of a job still in progress (``in_progress`` true in the API)."""
+FINISHED_STATES: tuple[JobStatus, ...] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+"""Final states."""
 
 
 def utcnow() -> dt.datetime:
@@ -157,6 +174,8 @@ class Job(Base):
     completed: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    purged: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     charged: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -165,6 +184,16 @@ class Job(Base):
         Index("ix_jobs_status_created_position", "status", "created", "position"),
         Index("ix_jobs_owner_completed", "owner_id", "completed"),
     )
+
+
+class PortalSession(Base):
+    """A portal login; deleting the row (logout, new token, deactivation) ends it, whatever the cookie says."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    created: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class IdempotencyKey(Base):
@@ -202,6 +231,39 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+# columns added after schema version 1, with the SQL type each needs on every backend (all nullable)
+_ADDED_COLUMNS = {"jobs": {"result_bytes": "INTEGER", "purged": "TIMESTAMP WITH TIME ZONE"}}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a version-1 database up to date: ``ALTER TABLE ... ADD COLUMN`` for each nullable column it lacks."""
+    inspector = inspect(engine)
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        missing = {name: kind for name, kind in columns.items() if name not in present}
+        if not missing:
+            continue
+        with engine.begin() as connection:
+            for name, kind in missing.items():
+                sql_type = "TIMESTAMP" if engine.dialect.name == "sqlite" and kind.startswith("TIMESTAMP") else kind
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only (SQLite gives the WAL and SHM files the same mode)."""
+    path_text = url.split("///", 1)[1] if "///" in url else ""
+    if not path_text or path_text.startswith((":memory:", "file:")):
+        return
+    path = Path(path_text.split("?", 1)[0])
+    if not path.parent.is_dir():
+        return  # let SQLAlchemy report the bad location on first use
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 class Database:
     """Engines and session factories for one database URL.
 
@@ -216,6 +278,7 @@ class Database:
         self._versions = itertools.count(1)
         self.write_version = 0
         if url.startswith("sqlite"):
+            _create_private_sqlite_file(url)
             self.engine = _sqlite_engine(url, immediate=False)
             self.write_engine = _sqlite_engine(url, immediate=True)
         else:
@@ -223,12 +286,15 @@ class Database:
             self.write_engine = self.engine
 
     def create_all(self) -> None:
-        """Create missing tables and record the schema version."""
+        """Create missing tables, add the columns later versions introduced, and record the schema version."""
         Base.metadata.create_all(self.write_engine)
+        _add_missing_columns(self.write_engine)
         with self.write() as session:
             row = session.get(SchemaVersion, 1)
             if row is None:
                 session.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
+            elif row.version < SCHEMA_VERSION:
+                row.version = SCHEMA_VERSION
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

@@ -38,7 +38,7 @@ def resolve_secret_key(data_dir: Path) -> str:
     if env:
         return env
     path = Path(data_dir) / _SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -106,7 +106,7 @@ class Settings:
             **overrides: any other attribute.
         """
         folder = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir().resolve()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: tokens' hashes, results, the secret key
         if not overrides.get("db_url"):
             overrides["db_url"] = default_db_url(folder)
         if not overrides.get("secret_key"):

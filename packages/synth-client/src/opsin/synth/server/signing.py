@@ -60,31 +60,23 @@ def check_result_signature(
     return UrlCheck.OK
 
 
-def make_session_cookie(secret: str, user_id: str, token_hash: str, ttl_s: int = 7 * 24 * 3600) -> str:
-    """A portal session value ``<user_id>.<expires>.<sig>``.
+def make_session_cookie(secret: str, session_id: str) -> str:
+    """A portal cookie value ``<session id>.<sig>``; the session itself (user, expiry) lives in the database."""
+    return f"{session_id}.{_hmac(secret, f'portal-session:{session_id}')}"
 
-    The signature covers the token hash, so replacing a user's token logs out every portal session.
+
+def read_session_cookie(secret: str, value: str | None) -> str | None:
+    """Return the session id of a cookie whose signature is valid, else ``None``.
+
+    The caller still looks the session up: a logged-out or revoked session has no row, whatever the cookie says.
     """
-    expires = int(time.time() + ttl_s)
-    sig = _hmac(secret, f"portal:{user_id}:{token_hash}:{expires}")
-    return f"{user_id}.{expires}.{sig}"
-
-
-def read_session_cookie(secret: str, value: str | None, token_hash_of: dict[str, str] | None = None) -> str | None:
-    """Return the user id in a valid, unexpired session cookie, else ``None``.
-
-    Args:
-        secret: the service key.
-        value: the cookie value.
-        token_hash_of: ``{user_id: token_hash}`` for the user named in the cookie (looked up by the caller).
-    """
-    if not value or value.count(".") != 2:
+    if not value or value.count(".") != 1:
         return None
-    user_id, expires, sig = value.split(".")
-    if not expires.isdigit() or int(expires) < time.time() or not token_hash_of or user_id not in token_hash_of:
+    session_id, sig = value.split(".")
+    if not session_id or len(session_id) > 64:
         return None
-    expected = _hmac(secret, f"portal:{user_id}:{token_hash_of[user_id]}:{expires}")
-    return user_id if hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace")) else None
+    expected = _hmac(secret, f"portal-session:{session_id}")
+    return session_id if hmac.compare_digest(expected.encode("ascii"), sig.encode("utf-8", "replace")) else None
 
 
 def csrf_token(secret: str, binding: str) -> str:

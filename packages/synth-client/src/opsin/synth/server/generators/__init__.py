@@ -11,6 +11,7 @@ from opsin.synth.server.generators._registry import (
     ENTRY_POINT_GROUP,
     available_generators,
     builtin_generators,
+    generator_registry,
     get_generator,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "ParamSpec",
     "available_generators",
     "builtin_generators",
+    "generator_registry",
     "get_generator",
 ]

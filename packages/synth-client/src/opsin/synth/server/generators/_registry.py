@@ -1,18 +1,29 @@
-"""Generator registry: the built-in generators plus plugins from the ``opsin.synth.generators`` entry-point group."""
+"""Generator registry: the built-in generators plus plugins from the ``opsin.synth.generators`` entry-point group.
+
+This module holds the one cache of generators of a process (service routes and worker processes alike): the
+entry points are scanned on first use, and scanned again only when a name is missing (a plugin installed since) or
+when :func:`available_generators` is asked for the full list.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from importlib.metadata import entry_points
 
 from opsin.core import get_logger
 from opsin.synth.errors import UnknownGeneratorError
 from opsin.synth.server.generators._base import Generator
 
-__all__ = ["ENTRY_POINT_GROUP", "available_generators", "builtin_generators", "get_generator"]
+__all__ = ["ENTRY_POINT_GROUP", "available_generators", "builtin_generators", "generator_registry", "get_generator"]
 
 ENTRY_POINT_GROUP = "opsin.synth.generators"
 
 _log = get_logger("opsin.synth.generators")
+_lock = threading.Lock()
+_cache: dict[str, Generator] | None = None
+_last_scan = 0.0
+_RESCAN_AFTER_S = 5.0  # a stream of unknown names must not turn into a stream of entry-point scans
 
 
 def builtin_generators() -> list[Generator]:
@@ -46,26 +57,41 @@ def _plugin_generators(taken: set[str]) -> list[Generator]:
     return found
 
 
-def available_generators() -> list[Generator]:
-    """Return the built-in generators followed by the entry-point plugins (sorted by entry-point name)."""
+def _scan() -> dict[str, Generator]:
+    global _cache, _last_scan
     builtins = builtin_generators()
-    return builtins + _plugin_generators({g.name for g in builtins})
+    found = builtins + _plugin_generators({g.name for g in builtins})
+    registry = {generator.name: generator for generator in found}
+    with _lock:
+        _cache, _last_scan = registry, time.monotonic()
+    return registry
+
+
+def generator_registry() -> dict[str, Generator]:
+    """Name -> generator for every registered generator, built-ins first (cached per process; a copy)."""
+    with _lock:
+        cached = _cache
+    return dict(cached if cached is not None else _scan())
+
+
+def available_generators() -> list[Generator]:
+    """The built-in generators followed by the entry-point plugins (sorted by entry-point name), scanned afresh."""
+    return list(_scan().values())
 
 
 def get_generator(name: str) -> Generator:
-    """Return the generator registered as ``name``.
+    """Return the generator registered as ``name`` (from the cache; a missing name rescans the entry points once).
 
     Raises:
         UnknownGeneratorError: no generator has that name (the message lists the available ones).
     """
-    builtins = builtin_generators()
-    for generator in builtins:  # no entry-point scan for the common case
-        if generator.name == name:
-            return generator
-    generators = builtins + _plugin_generators({g.name for g in builtins})
-    for generator in generators:
-        if generator.name == name:
-            return generator
-    names = ", ".join(g.name for g in generators)
-    msg = f"unknown generator {name!r}; available generators: {names}"
-    raise UnknownGeneratorError(msg)
+    registry = generator_registry()
+    found = registry.get(name)
+    if found is None:
+        if time.monotonic() - _last_scan > _RESCAN_AFTER_S:
+            registry = _scan()
+        found = registry.get(name)
+        if found is None:
+            msg = f"unknown generator {name[:200]!r}; available generators: {', '.join(registry)}"
+            raise UnknownGeneratorError(msg)
+    return found

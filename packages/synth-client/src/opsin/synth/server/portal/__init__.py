@@ -22,8 +22,14 @@ from opsin.synth.errors import UnknownGeneratorError
 from opsin.synth.server._context import ServiceContext, get_context
 from opsin.synth.server._serialize import isoformat, result_url
 from opsin.synth.server.accounting import account_summary
-from opsin.synth.server.models import Batch, Job, JobStatus, User, hash_token
+from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus, User, hash_token
 from opsin.synth.server.signing import csrf_matches, csrf_token, make_session_cookie, read_session_cookie
+from opsin.synth.server.users import (
+    PORTAL_SESSION_TTL_S,
+    close_portal_session,
+    open_portal_session,
+    portal_session_user,
+)
 
 __all__ = ["router"]
 
@@ -55,17 +61,8 @@ def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 def _portal_user(request: Request) -> User | None:
     ctx = get_context(request)
-    value = request.cookies.get(SESSION_COOKIE)
-    if not value or value.count(".") != 2:
-        return None
-    user_id = value.split(".", 1)[0]
-    with ctx.db.read() as session:
-        user = session.get(User, user_id)
-    if user is None or not user.is_active:
-        return None
-    if read_session_cookie(ctx.settings.secret_key, value, {user.id: user.token_hash}) is None:
-        return None
-    return user
+    session_id = read_session_cookie(ctx.settings.secret_key, request.cookies.get(SESSION_COOKIE))
+    return None if session_id is None else portal_session_user(ctx.db, session_id)
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -137,18 +134,22 @@ async def login(request: Request) -> Response:
             next=target, csrf=csrf_token(ctx.settings.secret_key, nonce), username=username,
         )  # fmt: skip
     response = RedirectResponse(target, status_code=303)
-    _set_cookie(request, response, SESSION_COOKIE, make_session_cookie(ctx.settings.secret_key, user.id,
-                user.token_hash), max_age=7 * 24 * 3600)  # fmt: skip
+    cookie = make_session_cookie(ctx.settings.secret_key, open_portal_session(ctx.db, user.id))
+    _set_cookie(request, response, SESSION_COOKIE, cookie, max_age=PORTAL_SESSION_TTL_S)
     return response
 
 
 @router.post("/portal/logout/")
 async def logout(request: Request) -> Response:
-    """Forget the session (CSRF-checked)."""
+    """End the session on the server (a saved copy of the cookie stops working) and drop the cookie."""
     ctx = get_context(request)
     form = await _form(request)
-    if not csrf_matches(ctx.settings.secret_key, request.cookies.get(SESSION_COOKIE, ""), form.get("csrf_token")):
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not csrf_matches(ctx.settings.secret_key, cookie, form.get("csrf_token")):
         return _render("error.html", 403, title="Forbidden", user=None, csrf="", message="Invalid CSRF token.")
+    session_id = read_session_cookie(ctx.settings.secret_key, cookie)
+    if session_id is not None:
+        close_portal_session(ctx.db, session_id)
     response = RedirectResponse("/portal/login/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -175,7 +176,7 @@ def batches_page(request: Request) -> Response:
                     "created": isoformat(batch.created),
                     "generator": batch.generator,
                     "kind": "preview" if batch.is_preview else "video",
-                    "done": sum(status not in JobStatus.IN_PROGRESS for status in statuses),
+                    "done": sum(status not in IN_PROGRESS_STATES for status in statuses),
                     "total": len(statuses),
                     "failed": sum(status == JobStatus.FAILED for status in statuses),
                 }
