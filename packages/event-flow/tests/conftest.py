@@ -26,3 +26,13 @@ def fixtures_root() -> Path:
     """The shared real-data fixtures: ``$OPSIN_FIXTURES``, else ``<repo>/../shared/fixtures`` (may be absent)."""
     default = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
     return Path(os.environ.get("OPSIN_FIXTURES", default))
+
+
+@pytest.fixture(scope="session")
+def flow_dataset(tmp_path_factory):
+    """A tiny synthetic dataset (32x32, 240 ms, 10 ms GT): raw/{train,val,test} with DAT files and flow labels."""
+    from opsin.eventflow.synthetic import make_dataset
+
+    root = tmp_path_factory.mktemp("flow_data")
+    make_dataset(root, 4, 32, 32, 240_000, 10_000, seed=3, max_speed=150.0)
+    return root

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from opsin.eventflow import cli
 from opsin.eventflow.io import H5FeaturesReader, open_events, read_flow_labels
 
-SUBCOMMANDS = ["synth", "precompute", "evaluate", "export"]
+SUBCOMMANDS = ["synth", "precompute", "fit", "validate", "test", "evaluate", "export"]
 
 
 def run(args: list[str]) -> tuple[int, str, str]:

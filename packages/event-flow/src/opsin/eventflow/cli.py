@@ -222,6 +222,7 @@ def test(args: tuple[str, ...]) -> None:
 @click.option("--rel-ref", default="gt", show_default=True, type=click.Choice(["gt", "pred"]), help="%Out 5% ref.")
 @click.option("--dense", is_flag=True, help="Drop the event mask (every valid GT pixel counts).")
 @click.option("--keep-zero-gt", is_flag=True, help="Keep pixels whose GT is exactly (0, 0).")
+@click.option("--farneback", is_flag=True, help="Also score OpenCV Farneback on event-count images (same pixels).")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write results here.")
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda, cuda:1).")
 def evaluate(
@@ -236,6 +237,7 @@ def evaluate(
     rel_ref: str,
     dense: bool,
     keep_zero_gt: bool,
+    farneback: bool,
     json_out: str | None,
     device: str,
 ) -> None:
@@ -261,6 +263,7 @@ def evaluate(
         dense=dense,
         keep_zero_gt=keep_zero_gt,
         device=device,
+        farneback=farneback,
     )
     run_evaluate(ckpt, events, gt, folder, options, json_out)
 

@@ -155,7 +155,11 @@ class SequentialDataset(Dataset[tuple[Any, ...]]):
             out = np.zeros((n_t, c, rows.shape[2], rows.shape[3]), dtype=np.float32)
             out[: rows.shape[0]] = rows
             return resize_features(out, h, w)
-        ds = downsampling_factor_for((reader.height, reader.width), (h, w))
+        try:
+            ds = downsampling_factor_for((reader.height, reader.width), (h, w))
+        except ConfigError as exc:
+            message = f"{reader.path}: {exc} (array_dim asks for {w}x{h})"
+            raise ConfigError(message) from None
         reader.seek_time(item.start)
         events = reader.load_delta_t(item.total)
         events["t"] -= item.start
