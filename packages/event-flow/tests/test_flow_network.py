@@ -239,3 +239,71 @@ def test_sharpen_needs_micro_bins():
         net.sharpen(x, micro_bins=2, depth_level=3)
     _, sharp = net.sharpen(x, micro_bins=2)
     assert sharp.shape == x.shape
+
+
+def test_recurrent_state_names_list_exactly_the_cell_buffers():
+    net = small("midinet2", depth=2)
+    names = net.recurrent_state_names("network.")
+    assert names == [
+        "network.feature_extractor.middle.rnns.0.cell.h",
+        "network.feature_extractor.middle.rnns.0.cell.c",
+        "network.feature_extractor.middle.rnns.1.cell.h",
+        "network.feature_extractor.middle.rnns.1.cell.c",
+    ]
+    assert net._ddp_params_and_buffers_to_ignore == [name.removeprefix("network.") for name in names]
+    buffers = dict(net.named_buffers())
+    assert all(name.removeprefix("network.") in buffers for name in names)
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    import os
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        torch.manual_seed(0)
+        net = FlowNetwork((2, 2, 8, 8), WEIGHTS, base=4, scales=2)
+        ddp = DistributedDataParallel(net)
+        gen = torch.Generator().manual_seed(10 + rank)
+        inputs = [torch.randn(2, 1, 2, 8, 8, generator=gen) for _ in range(3)]
+        for x in inputs:  # training steps without an optimizer: the weights stay equal to the reference's
+            ddp(x)[-1].sum().backward()
+        torch.save({"inputs": inputs, "states": net.get_states()}, f"{out_dir}/{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_keeps_each_rank_state(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    results = [torch.load(tmp_path / f"{rank}.pt") for rank in range(2)]
+    for result in results:
+        torch.manual_seed(0)
+        reference = FlowNetwork((2, 2, 8, 8), WEIGHTS, base=4, scales=2)
+        for x in result["inputs"]:
+            reference(x)
+        for got, want in zip(result["states"], reference.get_states()):
+            for g, w in zip(got, want):
+                torch.testing.assert_close(g, w)
+    assert not torch.allclose(results[0]["states"][0][0], results[1]["states"][0][0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torchscript_equals_eager_in_fp16_on_cuda():
+    net = small().cuda().half()
+    scripted = torch.jit.script(net)
+    x = torch.randn(2, 2, 6, 16, 24, device="cuda", dtype=torch.float16)
+    for got, want in zip(scripted(x), net(x)):
+        torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-3)

@@ -61,7 +61,13 @@ class FlowNetwork(nn.Module):
     """
 
     # Plain Python helpers of the losses: TorchScript must neither compile nor type them.
-    __jit_ignored_attributes__: ClassVar[list[str]] = ["array_dim", "flow_loss_weights", "pyramid", "warping_head"]
+    __jit_ignored_attributes__: ClassVar[list[str]] = [
+        "_ddp_params_and_buffers_to_ignore",
+        "array_dim",
+        "flow_loss_weights",
+        "pyramid",
+        "warping_head",
+    ]
 
     def __init__(
         self,
@@ -89,6 +95,9 @@ class FlowNetwork(nn.Module):
             raise ConfigError(message)
         self.pyramid = Pyramid(self.scales)
         self.warping_head = [Warping() for _ in range(self.scales)]
+        # DistributedDataParallel re-broadcasts rank 0's buffers before every forward; each rank carries its own
+        # sequences, so the recurrent state must stay out of that sync.
+        self._ddp_params_and_buffers_to_ignore = self.recurrent_state_names()
 
     def forward(self, inputs: Tensor) -> list[Tensor]:
         """Flows of a (T, B, C, H, W) sequence, advancing the recurrent state.
@@ -140,6 +149,20 @@ class FlowNetwork(nn.Module):
 
     def _cells(self) -> list[ConvLSTMCell | ConvGRUCell]:
         return [module for module in self.modules() if isinstance(module, ConvLSTMCell | ConvGRUCell)]
+
+    def recurrent_state_names(self, prefix: str = "") -> list[str]:
+        """Qualified names of the recurrent-state buffers, e.g. ``feature_extractor.middle.cell.h``.
+
+        A module that holds this network under ``network`` and is wrapped by DistributedDataParallel sets
+        ``self._ddp_params_and_buffers_to_ignore = network.recurrent_state_names("network.")`` so that DDP does not
+        overwrite every rank's state with rank 0's (this network sets it for itself).
+        """
+        return [
+            f"{prefix}{name}.{buffer}"
+            for name, module in self.named_modules()
+            if isinstance(module, ConvLSTMCell | ConvGRUCell)
+            for buffer, _ in module.named_buffers(recurse=False)
+        ]
 
     def get_states(self) -> list[list[Tensor]]:
         """Detached copies of the state of every recurrent cell, in module order (for :meth:`set_states`)."""
