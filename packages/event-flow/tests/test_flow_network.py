@@ -172,6 +172,7 @@ def test_torchscript_equals_eager(arch, rnn_cell):
 
 def test_torchscript_reset_all_reproduces_the_first_output():
     scripted = torch.jit.script(small())
+    assert scripted.get_nb_scales() == 3
     x = torch.randn(2, 2, 6, 16, 24)
     first = scripted(x)
     scripted(x)

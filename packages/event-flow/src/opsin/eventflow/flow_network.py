@@ -1,8 +1,8 @@
 """The recurrent multi-scale flow network: a feature extractor plus the pyramid and warping heads of the losses.
 
 Only the feature extractor is a TorchScript graph: ``torch.jit.script(FlowNetwork(...))`` compiles ``forward``,
-``reset`` and ``reset_all``, while the pyramid and the warping heads (plain objects used by the losses and
-:meth:`FlowNetwork.sharpen`) stay in Python.
+``reset``, ``reset_all`` and ``get_nb_scales``, while the pyramid and the warping heads (plain objects used by the
+losses and :meth:`FlowNetwork.sharpen`) stay in Python.
 """
 
 from __future__ import annotations
@@ -181,8 +181,9 @@ class FlowNetwork(nn.Module):
         for cell, state in zip(cells, states):
             cell.set_state(list(state))
 
+    @torch.jit.export
     def get_nb_scales(self) -> int:
-        """L, the number of flows returned."""
+        """L, the number of flows returned (also available on the scripted network)."""
         return self.scales
 
     def get_warping_head(self) -> list[Warping]:
