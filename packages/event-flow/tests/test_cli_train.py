@@ -232,3 +232,28 @@ def test_bad_input_prints_one_error_line(args, code, needle, bad_inputs, flow_da
     line = one_error_line(err)
     assert got == code, err
     assert needle in line
+
+
+@pytest.mark.slow
+def test_cli_chain_synth_precompute_fit_evaluate(tmp_path):
+    raw, feats, runs = tmp_path / "raw", tmp_path / "features", tmp_path / "runs"
+    synth = ["synth", "--out-dir", str(raw), "--num-sequences", "3", "--height", "64", "--width", "64"]
+    code, _, err = run([*synth, "--duration-us", "200000", "--delta-t", "10000", "--seed", "11"])
+    assert code == 0, err
+    code, _, err = run(["precompute", str(raw), "--out-dir", str(feats), "--delta-t", "10000"])
+    assert code == 0, err
+    fit = ["fit", "--config", "demo", "--data.data_dir", str(feats), "--data.test_data_dir", str(raw / "test")]
+    code, _, err = run([*fit, "--trainer.default_root_dir", str(runs), "--trainer.enable_progress_bar", "false"])
+    assert code == 0, err
+    version = runs / "lightning_logs" / "version_0"
+    assert (version / "checkpoints" / "last.ckpt").exists()
+    assert any(p.name.startswith("epoch=1-") for p in (version / "checkpoints").iterdir())
+    assert (version / "videos" / "video#1.mp4").stat().st_size > 0  # FlowCallback's demo video after epoch 2
+    out_json = tmp_path / "eval.json"
+    ckpt = version / "checkpoints" / "last.ckpt"
+    code, out, err = run(["evaluate", "--ckpt", str(ckpt), "--dir", str(raw / "test"), "--json", str(out_json)])
+    assert code == 0, err
+    assert "mean" in out
+    model = json.loads(out_json.read_text())["mean"]["model"]
+    assert model["frames"] > 0
+    assert 0 <= model["aee"] < 20
