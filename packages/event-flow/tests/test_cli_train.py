@@ -116,8 +116,9 @@ def last_ckpt(trained):
     return trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
-def test_validate_and_test_report_metrics(last_ckpt, flow_dataset, tiny_config):
+def test_validate_and_test_report_metrics(last_ckpt, flow_dataset, tiny_config, tmp_path):
     base = ["--config", str(tiny_config), "--data.data_dir", str(flow_dataset), "--ckpt_path", str(last_ckpt)]
+    base += ["--trainer.default_root_dir", str(tmp_path)]
     for sub, mode in (("validate", "val"), ("test", "test")):
         code, out, err = run([sub, *base, "--data.test_data_dir", str(flow_dataset / "test")])
         assert code == 0, err
