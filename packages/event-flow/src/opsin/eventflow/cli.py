@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from opsin.core import CliError, ExitCode, OpsinGroup
-from opsin.eventflow import __version__
+from opsin.eventflow import __version__, _cli_infer
 
 __all__ = ["main"]
 
@@ -279,6 +279,11 @@ def export(ckpt: str, out_dir: str, fp16: bool) -> None:
     paths = export_checkpoint(ckpt, out_dir, fp16=fp16)
     for path in paths:
         click.echo(str(path))
+
+
+# Inference on event files (the shipped pretrained model by default) lives in its own module.
+main.add_command(_cli_infer.infer)
+main.add_command(_cli_infer.demo)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,9 @@ class FlowDataModule(pl.LightningDataModule):
         preprocess_kwargs: keyword arguments of the preprocessing.
         seed: seed of the shuffles and augmentations.
         curriculum_param: p of the curriculum law (>= 1).
+        train_labels: also load ``*_flow.h5`` labels for the training files that have them, so that
+            ``FlowModel`` trains on them with its supervised loss (synthetic data has exact labels); by default
+            training is self-supervised and labels are only used to score validation and test.
 
     Raises:
         ConfigError: invalid hyper-parameters.
@@ -159,6 +162,7 @@ class FlowDataModule(pl.LightningDataModule):
         preprocess_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
         curriculum_param: float | None = None,
+        train_labels: bool = False,
     ) -> None:
         super().__init__()
         given = {
@@ -188,6 +192,7 @@ class FlowDataModule(pl.LightningDataModule):
         self.preprocess_kwargs = dict(values["preprocess_kwargs"] or {})
         self.seed = int(seed)
         self.curriculum_param = float(values["curriculum_param"])
+        self.train_labels = bool(train_labels)
         if len(self.array_dim) != 4 or self.batch_size <= 0 or self.delta_t <= 0:
             message = f"invalid array_dim={self.array_dim}, batch_size={self.batch_size} or delta_t={self.delta_t}"
             raise ConfigError(message)
@@ -261,7 +266,7 @@ class FlowDataModule(pl.LightningDataModule):
         loader = self._loader(
             self.train_files,
             "train",
-            load_labels=load_labels_stub,
+            load_labels=load_labels_flow if self.train_labels else load_labels_stub,
             shuffle=True,
             transforms=ChunkAugmentation() if self.data_aug else None,
             max_consecutive_batch=self.max_consecutive_batch(epoch),

@@ -88,6 +88,8 @@ class FlowModel(pl.LightningModule):
         self.set_defaults()
         hp = self.hparams
         self.network = FlowNetwork(hp.array_dim, hp.loss_weights, hp.feature_extractor_name, **dict(hp.network_kwargs))
+        # DDP broadcasts the outermost module's buffers before every forward: the recurrent state must stay per rank.
+        self._ddp_params_and_buffers_to_ignore = self.network.recurrent_state_names("network.")
         self.criterion = FlowLoss(
             hp.loss_weights,
             self.network.get_warping_head(),

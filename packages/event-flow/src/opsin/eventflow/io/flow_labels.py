@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from opsin.core import temp_sibling
 from opsin.eventflow.errors import ConfigError, FormatError
-from opsin.eventflow.io._h5util import atomic_h5, open_h5
+from opsin.eventflow.io._h5util import AtomicStreamWriter, atomic_h5, open_h5
 
 __all__ = [
     "FlowLabels",
+    "FlowWriter",
     "check_flow_file",
     "flow_for_interval",
     "label_path_for",
@@ -112,6 +114,80 @@ def write_flow_labels(
         for key, value in (attrs or {}).items():
             ds.attrs[key] = value
     return Path(path)
+
+
+class FlowWriter(AtomicStreamWriter):
+    """Appends flow frames to a new ``*_flow.h5`` file, renamed into place when closed.
+
+    For predictions over long recordings, where the whole (N, 2, H, W) array would not fit in memory. Frames must
+    come with increasing starts and ends after their starts; the ``delta_t`` attribute is set on close to the common
+    interval length (0 if they vary). Leaving a ``with`` block through an exception leaves ``path`` untouched.
+
+    Args:
+        path: the output file.
+        height: flow height H.
+        width: flow width W.
+        event_input_height: sensor height the flow refers to.
+        event_input_width: sensor width the flow refers to.
+        attrs: extra attributes of ``flow`` (e.g. ``events_to_tensor``, ``checkpoint_path``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        height: int,
+        width: int,
+        event_input_height: int,
+        event_input_width: int,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        import h5py
+
+        self.path = Path(path)
+        self._tmp = temp_sibling(self.path)
+        self._fh = h5py.File(self._tmp, "w")
+        shape = (2, int(height), int(width))
+        self._flow = self._fh.create_dataset(
+            "flow", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape), dtype=np.float32, compression="gzip"
+        )
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._flow.attrs["event_input_height"] = int(event_input_height)
+        self._flow.attrs["event_input_width"] = int(event_input_width)
+        for key, value in (attrs or {}).items():
+            self._flow.attrs[key] = value
+
+    @property
+    def count(self) -> int:
+        """Frames written so far."""
+        return len(self._starts)
+
+    def write(self, flow: np.ndarray, start_ts: int, end_ts: int) -> None:
+        """Appends one (2, H, W) frame covering ``[start_ts, end_ts)``.
+
+        Raises:
+            ConfigError: wrong shape, or timestamps out of order.
+        """
+        arr = np.asarray(flow, dtype=np.float32)
+        if arr.shape != self._flow.shape[1:]:
+            message = f"{self.path}: a frame of shape {arr.shape} does not match the file's {self._flow.shape[1:]}"
+            raise ConfigError(message)
+        if end_ts <= start_ts or (self._starts and start_ts <= self._starts[-1]):
+            message = f"{self.path}: frame [{start_ts}, {end_ts}) is out of order after start {self._starts[-1:]}"
+            raise ConfigError(message)
+        n = self._flow.shape[0]
+        self._flow.resize(n + 1, axis=0)
+        self._flow[n] = arr
+        self._starts.append(int(start_ts))
+        self._ends.append(int(end_ts))
+
+    def _flush(self) -> None:
+        starts = np.asarray(self._starts, dtype=np.int64)
+        ends = np.asarray(self._ends, dtype=np.int64)
+        self._fh.create_dataset("flow_start_ts", data=starts)
+        self._fh.create_dataset("flow_end_ts", data=ends)
+        lengths = np.unique(ends - starts)
+        self._flow.attrs["delta_t"] = np.uint32(lengths[0] if lengths.size == 1 else 0)
 
 
 def _validate(
