@@ -1,4 +1,4 @@
-"""What the vectorised RAW decoders share: the checked, memory-mapped body, a growable event buffer, time bases.
+"""What the vectorised RAW decoders share: the checked body read by blocks, a growable event buffer, time bases.
 
 The decoders walk the body in blocks of words, carrying the decoder state (time base, wrap count, ...) from one
 block to the next, and write each block's events straight into one :data:`EVENT_CD` array.
@@ -6,60 +6,85 @@ block to the next, and write each block's events straight into one :data:`EVENT_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from opsin.eventflow._events import EVENT_CD
 from opsin.eventflow.errors import FormatError
-from opsin.eventflow.io._raw_header import RawHeader, parse_raw_header
+from opsin.eventflow.io._raw_header import parse_raw_header
 
-__all__ = ["BLOCK_WORDS", "EventBuffer", "TimeBaseUnwrapper", "map_raw_body", "packed_columns"]
+__all__ = ["EventBuffer", "RawBody", "TimeBaseUnwrapper", "packed_columns"]
 
-#: Words decoded per vectorised step: large enough to hide Python's per-call cost, small enough for the cache.
-BLOCK_WORDS = 1 << 18
+_HEAD_BYTES = 1 << 16
 _MAX_SIZE = 1 << 11  # EVT 2.0 and 3.0 carry 11-bit coordinates
 
 
-def map_raw_body(path: str | Path, evt: str, word_dtype: str) -> tuple[RawHeader, np.ndarray]:
-    """Parses and checks the header of a RAW file, then maps its body as little-endian words.
+class RawBody:
+    """The checked header of a RAW file and its body, read block by block into one reused buffer.
+
+    Reading into a reused buffer keeps memory bounded and costs no page faults per call, unlike a fresh map.
 
     Args:
         path: the ``.raw`` file.
         evt: the format the caller decodes (``"2.0"`` or ``"3.0"``); a header declaring another one is refused.
         word_dtype: ``"<u4"`` (EVT 2.0) or ``"<u2"`` (EVT 3.0).
 
-    Returns:
-        ``(header, words)``; ``words`` is a read-only memory map (an empty array for an empty body).
+    Attributes:
+        header: the parsed header.
+        count: the number of words in the body.
 
     Raises:
         FormatError: another format in the header, a sensor size outside 1..2048, or a body that is not a whole
             number of words.
     """
-    path = Path(path)
-    size = path.stat().st_size
-    data = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
-    header = parse_raw_header(path, data)
-    if header.evt and header.evt != evt:
-        raise FormatError(path, 0, f"header declares evt {header.evt}, not {evt}")
-    declared = (header.height, header.width)
-    if declared != (-1, -1) and not all(0 < v <= _MAX_SIZE for v in declared):
-        reason = f"header declares a {header.width}x{header.height} sensor; EVT coordinates allow 1..{_MAX_SIZE}"
-        raise FormatError(path, 0, reason)
-    itemsize = np.dtype(word_dtype).itemsize
-    body = size - header.data_offset
-    if body % itemsize:
-        bad = header.data_offset + body - body % itemsize
-        extra = body % itemsize
-        bits = 8 * itemsize
-        raise FormatError(
-            path, bad, f"truncated word: {extra} trailing bytes after {body // itemsize} {bits}-bit words"
-        )
-    count = body // itemsize
-    if not count:
-        return header, np.zeros(0, word_dtype)
-    words = np.memmap(path, dtype=word_dtype, mode="r", offset=header.data_offset, shape=(count,))
-    return header, words.view(np.ndarray)
+
+    def __init__(self, path: str | Path, evt: str, word_dtype: str) -> None:
+        self.path = Path(path)
+        self.dtype = np.dtype(word_dtype)
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        try:
+            header = parse_raw_header(self.path, head)
+        except FormatError:
+            if size <= len(head):
+                raise
+            header = parse_raw_header(self.path, self.path.read_bytes())  # a header longer than usual
+        if header.evt and header.evt != evt:
+            raise FormatError(self.path, 0, f"header declares evt {header.evt}, not {evt}")
+        declared = (header.height, header.width)
+        if declared != (-1, -1) and not all(0 < v <= _MAX_SIZE for v in declared):
+            reason = f"header declares a {header.width}x{header.height} sensor; EVT coordinates allow 1..{_MAX_SIZE}"
+            raise FormatError(self.path, 0, reason)
+        itemsize = self.dtype.itemsize
+        body = size - header.data_offset
+        if body % itemsize:
+            bad = header.data_offset + body - body % itemsize
+            words = f"{body // itemsize} {8 * itemsize}-bit words"
+            reason = f"truncated word: {body % itemsize} trailing bytes after {words}"
+            raise FormatError(self.path, bad, reason)
+        self.header = header
+        self.count = body // itemsize
+
+    def blocks(self, block_words: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields ``(first_word, words)`` for consecutive blocks; ``words`` is overwritten by the next block.
+
+        Raises:
+            FormatError: the file shrank while being read.
+        """
+        if not self.count:
+            return
+        buffer = np.empty(min(block_words, self.count), dtype=self.dtype)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.header.data_offset)
+            for first in range(0, self.count, block_words):
+                words = buffer[: min(block_words, self.count - first)]
+                if fh.readinto(memoryview(words.view(np.uint8))) != words.nbytes:
+                    offset = self.header.data_offset + first * self.dtype.itemsize
+                    raise FormatError(self.path, offset, "the file ended early (it changed while being read)")
+                yield first, words
 
 
 def packed_columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,17 +122,18 @@ class EventBuffer:
         return out
 
     def result(self) -> np.ndarray:
-        """The events written so far (the buffer is not used afterwards)."""
+        """The events written so far (the buffer is not used afterwards).
+
+        A nearly full buffer is returned as a view (keeping at most 1/8 unused); a shrink or copy would give the
+        allocator memory back only for the next read to fault it in again.
+        """
         array = self._array
         del self._array
-        if array.shape[0] == self.size:
+        if self.size == array.shape[0]:
             return array
-        try:
-            # Shrinking in place gives the unused tail back without copying the events.
-            array.resize(self.size, refcheck=True)
-        except ValueError:  # still referenced somewhere: copy instead
-            return array[: self.size].copy()
-        return array
+        if 8 * (array.shape[0] - self.size) <= array.shape[0]:
+            return array[: self.size]
+        return array[: self.size].copy()
 
 
 class TimeBaseUnwrapper:

@@ -16,9 +16,13 @@ import numpy as np
 from opsin.core import atomic_write_bytes
 from opsin.eventflow._events import EXT_TRIGGER, as_event_cd
 from opsin.eventflow.errors import ConfigError, FormatError
-from opsin.eventflow.io._raw_body import BLOCK_WORDS, EventBuffer, TimeBaseUnwrapper, map_raw_body, packed_columns
+from opsin.eventflow.io._raw_body import EventBuffer, RawBody, TimeBaseUnwrapper, packed_columns
 
 __all__ = ["encode_evt2", "read_evt2", "write_evt2"]
+
+#: Words per vectorised step: large enough to hide Python's per-call cost, small enough that the temporaries stay
+#: in the cache and are reused by the allocator.
+BLOCK_WORDS = 1 << 17
 
 _PERIOD = 1 << 34
 _LOOP_THRESHOLD = (_PERIOD - 64) - 640
@@ -34,13 +38,20 @@ _CD_LIMIT = np.uint32(0x20000000)  # words below are CD_OFF / CD_ON
 class _Evt2Decoder:
     """Decodes EVT 2.0 words block by block; the time base and an unfinished IMU payload carry over."""
 
-    def __init__(self, path: Path, data_offset: int) -> None:
+    def __init__(self, path: Path, data_offset: int, block: int, track_size: bool) -> None:
         self.path = path
         self.data_offset = data_offset
         self.base = -1  # the time base in force, -1 before the first TIME_HIGH word
         self.unwrap = TimeBaseUnwrapper(_PERIOD, _LOOP_THRESHOLD)
         self.imu_left = 0  # IMU payload words still to skip at the start of the next block
         self.triggers: list[np.ndarray] = []
+        self.track_size = track_size
+        self.max_x = self.max_y = -1
+        # Scratch arrays reused by every block: fresh temporaries of this size would each cost page faults.
+        self._is_cd = np.empty(block, dtype=bool)
+        self._a = np.empty(block, dtype=np.uint32)
+        self._b = np.empty(block, dtype=np.uint32)
+        self._lsb = np.empty(block, dtype=np.int64)
 
     def _skip_imu_payload(self, is_cd: np.ndarray, other: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         """Marks IMU payload words (the 5 after each IMU word, whatever their bits) as neither CD nor state.
@@ -63,7 +74,7 @@ class _Evt2Decoder:
     def block(self, words: np.ndarray, first_word: int, buffer: EventBuffer) -> None:
         """Decodes ``words`` (the body from word ``first_word`` on) and appends its CD events to ``buffer``."""
         n = words.size
-        is_cd = np.less(words, _CD_LIMIT)
+        is_cd = np.less(words, _CD_LIMIT, out=self._is_cd[:n])
         other = np.flatnonzero(~is_cd)  # every word that is not a CD event, few in a real stream
         kinds = (words[other] >> 28).astype(np.uint8)
         has_payload = bool(self.imu_left) or bool((kinds == _IMU).any())
@@ -73,9 +84,8 @@ class _Evt2Decoder:
         bad = np.flatnonzero(~_TYPE_OK[kinds])
         if bad.size:
             i = int(other[bad[0]])
-            message = (
-                f"word 0x{int(words[i]):08x} has type 0x{int(kinds[bad[0]]):x}, undefined in EVT 2.0 (corrupt data)"
-            )
+            word = int(words[i])
+            message = f"word 0x{word:08x} has type 0x{word >> 28:x}, undefined in EVT 2.0 (corrupt data)"
             raise FormatError(self.path, self.data_offset + 4 * (first_word + i), message)
         is_th = kinds == _TIME_HIGH
         bases = self.unwrap((words[other[is_th]] & 0x0FFFFFFF).astype(np.int64) << 6)
@@ -88,7 +98,8 @@ class _Evt2Decoder:
             seg_len = np.diff(cd_before[other], prepend=0, append=cd_before[-1])
         else:
             seg_len = np.diff(other, prepend=-1, append=n) - 1
-        cd = words[is_cd] if other.size or has_payload else words
+        n_cd = int(seg_len.sum())
+        cd = words[is_cd] if n_cd < n else words
         if self.base < 0:  # CD words before the first TIME_HIGH have no time: dropped
             started = seg_base >= 0
             first = int(np.argmax(started)) if started.any() else seg_base.size
@@ -103,19 +114,25 @@ class _Evt2Decoder:
             trig["id"] = (tw >> 8) & 0x1F
             trig["t"] = seg_base[1:][is_trig] + ((tw >> 22) & 0x3F)
             self.triggers.append(trig)
-        # Computed in contiguous temporaries, then one strided write per column.
-        xy, p, t = packed_columns(buffer.claim(cd.size))
-        high = np.left_shift(cd, 16)  # y (bits 0-10) into the high half
+        # Computed in the scratch arrays, then one strided write per column.
+        m = cd.size
+        xy, p, t = packed_columns(buffer.claim(m))
+        if not m:
+            return
+        high, low = self._a[:m], self._b[:m]
+        np.left_shift(cd, 16, out=high)  # y (bits 0-10) into the high half
         high &= 0x07FF0000
-        low = np.right_shift(cd, 11)
+        np.right_shift(cd, 11, out=low)
         low &= 0x7FF
+        if self.track_size:
+            self.max_x = max(self.max_x, int(low.max()))
+            self.max_y = max(self.max_y, int(high.max()) >> 16)
         np.bitwise_or(high, low, out=xy)
         np.right_shift(cd, 28, out=p)  # the type is the polarity: 0 OFF, 1 ON
-        np.right_shift(cd, 22, out=low)
-        low &= 0x3F
-        stamps = np.repeat(seg_base, seg_len)
-        stamps += low
-        np.copyto(t, stamps)
+        lsb = self._lsb[:m]  # int64, so that the add below runs without a casting buffer
+        np.right_shift(cd, 22, out=lsb)
+        lsb &= 0x3F
+        np.add(np.repeat(seg_base, seg_len), lsb, out=t)
 
 
 def read_evt2(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -136,15 +153,17 @@ def read_evt2(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
             of words, or a word of a type EVT 2.0 does not define.
     """
     path = Path(path)
-    header, words = map_raw_body(path, "2.0", "<u4")
-    decoder = _Evt2Decoder(path, header.data_offset)
-    buffer = EventBuffer(words.size)  # one CD word is one event: never grows
-    for a in range(0, words.size, BLOCK_WORDS):
-        decoder.block(words[a : a + BLOCK_WORDS], a, buffer)
+    body = RawBody(path, "2.0", "<u4")
+    header = body.header
+    track = header.height < 0 or header.width < 0  # no size in the header: the largest coordinates give it
+    decoder = _Evt2Decoder(path, header.data_offset, min(body.count, BLOCK_WORDS), track)
+    buffer = EventBuffer(body.count)  # one CD word is one event: never grows
+    for first, words in body.blocks(BLOCK_WORDS):
+        decoder.block(words, first, buffer)
     events = buffer.result()
     height, width = header.height, header.width
-    if (height < 0 or width < 0) and events.size:
-        height, width = int(events["y"].max()) + 1, int(events["x"].max()) + 1
+    if track and events.size:
+        height, width = decoder.max_y + 1, decoder.max_x + 1
     triggers = np.concatenate(decoder.triggers) if decoder.triggers else np.empty(0, dtype=EXT_TRIGGER)
     meta = {
         "height": height,

@@ -16,9 +16,13 @@ import numpy as np
 
 from opsin.eventflow._events import EXT_TRIGGER
 from opsin.eventflow.errors import FormatError
-from opsin.eventflow.io._raw_body import BLOCK_WORDS, EventBuffer, TimeBaseUnwrapper, map_raw_body, packed_columns
+from opsin.eventflow.io._raw_body import EventBuffer, RawBody, TimeBaseUnwrapper
 
 __all__ = ["read_evt3"]
+
+#: Words per vectorised step: large enough to hide Python's per-call cost, small enough that the temporaries stay
+#: in the cache and are reused by the allocator.
+BLOCK_WORDS = 1 << 16
 
 _PERIOD = 1 << 24
 _LOOP_THRESHOLD = (_PERIOD - 4096) - 40960
@@ -150,38 +154,51 @@ class _Evt3Decoder:
             masks = (vw & np.where(is12, 0xFFF, 0xFF)).astype("<u2")
             masks[base_x < 0] = 0  # vectors before the first VECT_BASE_X have no base: dropped
             bits = np.unpackbits(masks.view(np.uint8).reshape(-1, 2), axis=1, bitorder="little")
-            hit = np.flatnonzero(bits)
+            hit = np.flatnonzero(bits.view(bool))  # (the bool fast path of nonzero)
             row = hit >> 4
             per_vec = np.bincount(row, minlength=vec.size)
             extra = per_vec - 1  # events beyond the one a single-event word gives
             per_run += np.bincount(run, weights=extra, minlength=per_run.size).astype(per_run.dtype)
             total += int(extra.sum())
 
-        xy, p, t = packed_columns(buffer.claim(total))
+        out = buffer.claim(total)
         if not total:
             return
-        used = t_ext[per_run > 0]
+        # x | y << 16 | p << 32 is the first 8 bytes of an event, t the last 8: two strided writes per event.
+        head = out.view(np.uint64).reshape(total, 2)[:, 0]
+        t = out.view(np.int64).reshape(total, 2)[:, 1]
+        # The time changes only at TIME_HIGH / TIME_LOW words: one repeat over those (long) segments.
+        changes = np.flatnonzero(defines_t) + 1  # the runs where a new time starts
+        before = np.zeros(per_run.size + 1, dtype=np.intp)
+        np.cumsum(per_run, out=before[1:])
+        seg_events = np.diff(before[changes], prepend=0, append=total)
+        seg_t = t_ext[np.concatenate(([0], changes))]
+        used = seg_t[seg_events > 0]
         if used[0] < self.last_t or (used[1:] < used[:-1]).any():
             self.in_order = False
         self.last_t = int(used[-1])
-        np.copyto(t, np.repeat(t_ext, per_run))
-        y16 = np.repeat(y_ext << 16, per_run)
+        np.copyto(t, np.repeat(seg_t, seg_events))
+        xp = ew.astype(np.uint64)  # x | p << 32 of each event word
+        p_bit = xp & 0x800
+        p_bit <<= 21
+        xp &= 0x7FF
+        xp |= p_bit
+        # The row of each event word: its run is the number of state words before it.
+        y16 = y_ext.astype(np.uint64) << 16
+        row_of_word = y16[ev - np.arange(first_ev, first_ev + ev.size)]
         if not vec.size:
-            np.bitwise_or(y16, ew & 0x7FF, out=xy)
-            np.bitwise_and(ew >> 11, 1, out=p)
+            np.bitwise_or(xp, row_of_word, out=head)
             return
         # Vectors: one event per set bit, x = base_x + bit, in word order then bit order.
-        x_w = ew & 0x7FF
-        p_w = (ew >> 11) & 1
-        p_w[vec] = p_ext[run]
+        xp[vec] = (base_x.astype(np.uint64) & 0xFFFF) | (p_ext[run].astype(np.uint64) << 32)
+        xp |= row_of_word
         counts = np.ones(ew.size, dtype=np.intp)
         counts[vec] = per_vec
-        x_ev = np.repeat(x_w, counts)
+        xp = np.repeat(xp, counts)
         first_slot = vec + np.cumsum(extra) - extra
         rank = np.arange(hit.size) - (np.cumsum(per_vec) - per_vec)[row]
-        x_ev[first_slot[row] + rank] = base_x[row] + (hit & 15)
-        np.bitwise_or(y16, x_ev, out=xy)
-        np.copyto(p, np.repeat(p_w, counts))
+        xp[first_slot[row] + rank] += (hit & 15).astype(np.uint64)
+        np.copyto(head, xp)
 
 
 def read_evt3(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -201,11 +218,12 @@ def read_evt3(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
             word type EVT 3.0 does not define (0x1, 0x9).
     """
     path = Path(path)
-    header, words = map_raw_body(path, "3.0", "<u2")
+    body = RawBody(path, "3.0", "<u2")
+    header = body.header
     decoder = _Evt3Decoder(path, header.data_offset)
-    buffer = EventBuffer(words.size)
-    for a in range(0, words.size, BLOCK_WORDS):
-        decoder.block(words[a : a + BLOCK_WORDS], a, buffer)
+    buffer = EventBuffer(body.count)
+    for first, words in body.blocks(BLOCK_WORDS):
+        decoder.block(words, first, buffer)
     events = buffer.result()
     if not decoder.in_order:
         events = events[np.argsort(events["t"], kind="stable")]
