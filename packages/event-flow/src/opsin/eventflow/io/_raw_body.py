@@ -81,7 +81,7 @@ class RawBody:
             fh.seek(self.header.data_offset)
             for first in range(0, self.count, block_words):
                 words = buffer[: min(block_words, self.count - first)]
-                if fh.readinto(memoryview(words.view(np.uint8))) != words.nbytes:
+                if fh.readinto(words.data.cast("B")) != words.nbytes:
                     offset = self.header.data_offset + first * self.dtype.itemsize
                     raise FormatError(self.path, offset, "the file ended early (it changed while being read)")
                 yield first, words

@@ -39,7 +39,7 @@ def _forward_fill(mask: np.ndarray, values: np.ndarray, initial: object, dtype: 
 
     ``values`` holds one value per True of ``mask``, in order.
     """
-    seq = np.empty(values.size + 1, dtype=dtype)
+    seq: np.ndarray = np.empty(values.size + 1, dtype=dtype)
     seq[0] = initial
     seq[1:] = values
     rank = np.empty(mask.size + 1, dtype=np.intp)
