@@ -52,9 +52,10 @@ class _Evt3Decoder:
     """Decodes EVT 3.0 words block by block; the row, time, vector base and wrap count carry over.
 
     Within a block the words that emit events (ADDR_X, VECT_12, VECT_8) are set apart from the state words (every
-    other type). The state (row, time, vector base) is forward-filled over the state words only. The event words
-    between two state words form a run that shares one row and one time, so those columns are a single np.repeat
-    of the per-run state, and a vector word at event index k belongs to run ``position - k``.
+    other type), and the state (row, time, vector base) is forward-filled over the state words only. The k-th
+    event word, at position i, follows exactly i - k state words, which indexes its row and vector base without a
+    per-word loop. The time changes only at TIME_LOW and TIME_HIGH words, so the time column is one np.repeat over
+    those long segments. Vectors expand through np.unpackbits, in word order then bit order.
     """
 
     def __init__(self, path: Path, data_offset: int) -> None:
