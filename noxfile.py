@@ -159,7 +159,7 @@ def docs(session: nox.Session) -> None:
 DEMOS: dict[str, list[list[str]]] = {
     "synth-client": [
         # Starts the self-hosted service on a free loopback port, renders shapes scenes and VisionFit videos, downloads.
-        ["opsin-synth", "demo", "--out", "{out}/synth"],
+        ["opsin-synth", "demo", "--out-dir", "{out}/synth"],
     ],
     "iq-experiments": [
         # Synthetic dataset, JPEG quality x learning rate grid tracked in mlflow, SNR/sharpness, a PNG plot.
@@ -167,10 +167,17 @@ DEMOS: dict[str, list[list[str]]] = {
     ],
     "event-flow": [
         # A small synthetic event dataset with exact ground-truth flow, then its event_cube features.
-        ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/raw", "--num-sequences", "3", "--height", "64",
-         "--width", "64", "--duration-us", "300000", "--delta-t", "10000", "--seed", "0"],
+        ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/raw", "--num-sequences", "6", "--height", "64",
+         "--width", "64", "--duration-us", "500000", "--delta-t", "10000", "--seed", "0"],
         ["opsin-eventflow", "precompute", "{out}/event-flow/raw", "--out-dir", "{out}/event-flow/features",
          "--preprocess", "event_cube", "--delta-t", "10000"],
+        # A brief CPU training (the shipped demo config: 2 epochs), then AEE / %Out of the model, zero flow and
+        # Farneback on the labelled test recording.
+        ["opsin-eventflow", "fit", "--config", "demo", "--data.data_dir", "{out}/event-flow/features",
+         "--data.test_data_dir", "{out}/event-flow/raw/test", "--trainer.default_root_dir", "{out}/event-flow/runs",
+         "--trainer.enable_progress_bar", "false"],
+        ["opsin-eventflow", "evaluate", "--ckpt", "{out}/event-flow/runs/lightning_logs/version_0/checkpoints/last.ckpt",
+         "--dir", "{out}/event-flow/raw/test", "--farneback", "--json", "{out}/event-flow/evaluate.json"],
     ],
 }  # fmt: skip
 
