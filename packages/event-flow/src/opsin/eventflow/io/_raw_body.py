@@ -156,8 +156,14 @@ class TimeBaseUnwrapper:
         """Unwraps the raw bases (int64, in stream order) that follow those of earlier calls."""
         if not raw.size:
             return raw
-        steps = np.diff(raw, prepend=raw[0] if self.previous < 0 else self.previous)
-        loops = np.cumsum(steps <= -self.threshold) + self.loops
-        self.previous = int(raw[-1])
+        previous, self.previous = self.previous, int(raw[-1])
+        drops = raw[1:] - raw[:-1] <= -self.threshold
+        first_drop = previous >= 0 and previous - int(raw[0]) >= self.threshold
+        if not first_drop and not drops.any():  # the usual case: no loop in this block
+            return raw + self.loops * self.period if self.loops else raw
+        loops = np.empty(raw.size, dtype=np.int64)
+        loops[0] = self.loops + first_drop
+        np.cumsum(drops, out=loops[1:])
+        loops[1:] += loops[0]
         self.loops = int(loops[-1])
         return raw + loops * self.period
