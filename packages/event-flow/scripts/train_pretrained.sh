@@ -16,8 +16,10 @@ mkdir -p "$work"
 # 2. event_cube features of the training and validation recordings (one row per 50 ms).
 opsin-eventflow precompute "$work/raw/train" --out-dir "$work/features/train" --preprocess event_cube --delta-t 50000 --workers 2
 opsin-eventflow precompute "$work/raw/val" --out-dir "$work/features/val" --preprocess event_cube --delta-t 50000 --workers 2
+# The ground truth goes beside the features, where the data module looks for X_flow.h5 labels of X.h5.
+cp "$work"/raw/train/*_flow.h5 "$work/features/train/"
 
-# 3. Self-supervised training (no labels used); the labelled val/ recordings report AEE while it trains.
+# 3. Training (supervised on the synthetic ground truth: see pretrained.yaml); val/ reports AEE while it trains.
 opsin-eventflow fit --config "$here/pretrained.yaml" --data.data_dir "$work/features" \
     --data.test_data_dir "$work/raw/val" --trainer.default_root_dir "$work/runs"
 

@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from opsin.core import derive_seed, rng
 from opsin.eventflow import cli
 from opsin.eventflow._association import associate_predictions
-from opsin.eventflow._infer import infer_file, window_range
 from opsin.eventflow._motion import AffineMotion, centring
-from opsin.eventflow._predictor import load_predictor
+from opsin.eventflow.inference import infer_file, load_predictor, window_range
 from opsin.eventflow.io import open_events, read_flow_labels
 from opsin.eventflow.io.dat import write_dat
 from opsin.eventflow.io.evt2 import write_evt2

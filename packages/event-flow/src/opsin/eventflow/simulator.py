@@ -130,7 +130,8 @@ class EventSimulator:
 
     def log_intensity(self, img: np.ndarray) -> np.ndarray:
         """The log intensity of a frame in DN (0-255)."""
-        intensity = np.asarray(img, dtype=np.float64)
+        # Light is never negative: interpolating renderers can undershoot a little, and the log must stay finite.
+        intensity = np.maximum(np.asarray(img, dtype=np.float64), 0.0)
         if self.lin_log:
             safe = np.maximum(intensity, 20.0)
             return np.where(intensity <= 20, intensity * math.log(20) / 20, np.log(safe))
