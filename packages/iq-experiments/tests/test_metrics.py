@@ -37,7 +37,8 @@ def test_base_metric():
     assert m.apply("a", "b") == {"metric": 8}
 
 
-def test_bbdetection_exact(datasets):
+def test_bbdetection_exact(real_datasets):
+    datasets = real_datasets  # the original's exact numbers on its test data
     res = BBDetectionMetrics().apply(
         str(datasets / "coco_detect.json"), str(datasets / "ds_coco_dataset" / "coco_annotations.json")
     )
@@ -56,7 +57,8 @@ def test_bbdetection_not_coco(datasets, tmp_path):
         BBDetectionMetrics().apply(str(datasets / "coco_detect.json"), str(bad))
 
 
-def test_snr_hb_and_ha_on_coco_exact(coco_ds):
+def test_snr_hb_and_ha_on_coco_exact(real_coco_ds):
+    coco_ds = real_coco_ds  # the original's exact numbers on its test images
     hb = SNRMetric(None, ext="jpg").apply_folder(str(coco_ds / "images"))
     assert hb == pytest.approx(
         {"snr_mean": 35.55032353607093, "snr_median": 28.91166092794036, "snr_std": 21.353973062148025}, rel=1e-6
@@ -165,22 +167,30 @@ COCO_RER03 = {
     "MTF_NYQ": (0.022, 0.023, 0.022),
     "MTF_halfNYQ": (0.24, 0.23, 0.23),
 }
+# iquaflow 1.0.1 run on the very images our RER modifier writes (its own modifier blurs a little differently):
+# the metric must agree with these, including MTF at Nyquist, which at ~0.02 is mostly the window's truncation.
+ORIGINAL_ON_OUR_RER03 = {
+    "RER": (0.349, 0.351, 0.344),
+    "FWHM": (2.49, 2.488, 2.538),
+    "MTF_NYQ": (0.020, 0.022, 0.019),
+    "MTF_halfNYQ": (0.23, 0.234, 0.221),
+}
 
 
-def _check(res, ref, *, mtf_nyq_abs=None):
+def _check(res, ref, rel=0.15):
     for metric, vals in ref.items():
         for d, v in zip(("X", "Y", "other"), vals):
-            if metric == "MTF_NYQ" and mtf_nyq_abs is not None:
-                assert res[f"{metric}_{d}"] == pytest.approx(v, abs=mtf_nyq_abs), f"{metric}_{d}"
-            else:
-                assert res[f"{metric}_{d}"] == pytest.approx(v, rel=0.15), f"{metric}_{d}"
+            assert res[f"{metric}_{d}"] == pytest.approx(v, rel=rel), f"{metric}_{d}"
 
 
 @pytest.mark.slow
-def test_sharpness_on_coco_matches_original(coco_ds):
-    res = SharpnessMetric(None, ext="jpg", njobs=2).apply_folder(str(coco_ds / "images"))
+def test_sharpness_on_coco_matches_original(real_coco_ds):
+    coco_ds = real_coco_ds  # the original's numbers on its test images
+    res = SharpnessMetric(None, ext="jpg", workers=2).apply_folder(str(coco_ds / "images"))
     _check(res, COCO_RAW)
     dsw = DSWrapper(data_path=str(coco_ds)).modify(DSModifier_rer(params={"initial_rer": 0.55, "rer": 0.3}))
-    res = SharpnessMetric(None, ext="jpg", njobs=2).apply_folder(dsw.data_input)
-    # MTF at Nyquist is ~0.02 here: the original's own spread is larger than 15 % of that
-    _check(res, COCO_RER03, mtf_nyq_abs=0.006)
+    res = SharpnessMetric(None, ext="jpg", workers=2).apply_folder(dsw.data_input)
+    _check(res, ORIGINAL_ON_OUR_RER03, rel=0.1)
+    # The original's own test values, MTF at Nyquist included along X and Y (its modifier is not ours, so the
+    # oblique edges, the fewest, are held to the comparison above).
+    _check(res, {**COCO_RER03, "MTF_NYQ": (0.022, 0.023)})

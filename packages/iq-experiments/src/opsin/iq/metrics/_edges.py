@@ -17,15 +17,16 @@ from skimage.transform import probabilistic_hough_line
 __all__ = [
     "DIRECTIONS",
     "Piece",
+    "bounding_boxes",
     "contrast_batch",
-    "contrast_ok",
     "cut_pieces",
     "detect_lines",
     "direction_of",
-    "extract_patch",
+    "directions_of",
     "in_bounds",
     "other_patches",
     "patch_windows",
+    "piece_angles",
 ]
 
 #: Direction labels: X = vertical edges (profile along x), Y = horizontal edges, other = the rest.
@@ -78,25 +79,45 @@ def detect_lines(x: np.ndarray, edge_length: int, seed: int) -> list[tuple[tuple
     )
 
 
-def cut_pieces(lines: list[tuple[tuple[int, int], tuple[int, int]]], edge_length: int) -> list[Piece]:
-    """Cut every line into ``edge_length`` pieces for each start offset ``0..L-1`` (rounded ends)."""
-    L = int(edge_length)  # noqa: N806
-    pieces: list[Piece] = []
-    for (x0, y0), (x1, y1) in lines:
-        dx, dy = float(x1 - x0), float(y1 - y0)
-        length = math.hypot(dx, dy)
-        if length < L - 1e-5:
-            continue
-        ux, uy = dx / length, dy / length
-        for j in range(L):
-            t = float(j)
-            while t + L <= length + 1e-9:
-                a = (round(x0 + ux * t), round(y0 + uy * t))
-                b = (round(x0 + ux * (t + L)), round(y0 + uy * (t + L)))
-                if math.hypot(b[0] - a[0], b[1] - a[1]) >= L - 1e-5:
-                    pieces.append(Piece(int(a[0]), int(a[1]), int(b[0]), int(b[1])))
-                t += L
-    return pieces
+def cut_pieces(lines: list[tuple[tuple[int, int], tuple[int, int]]], edge_length: int) -> np.ndarray:
+    """Cut every line into ``edge_length`` pieces for each start offset ``0..L-1`` (ends rounded half to even).
+
+    Along a line of length ``len`` the pieces start at every integer ``t`` with ``t + L <= len``, ordered by
+    offset ``t % L`` then position; pieces whose rounded ends are less than ``L`` apart are dropped.
+
+    Returns:
+        ``(N, 4)`` integer array of pieces ``x0, y0, x1, y1``, in cutting order.
+    """
+    span = int(edge_length)
+    if not lines:
+        return np.zeros((0, 4), dtype=np.int64)
+    ends = np.array([[x0, y0, x1, y1] for (x0, y0), (x1, y1) in lines], dtype=np.float64)
+    dx, dy = ends[:, 2] - ends[:, 0], ends[:, 3] - ends[:, 1]
+    length = np.hypot(dx, dy)
+    counts = np.where(length >= span - 1e-5, np.floor(length - span + 1e-9) + 1, 0).clip(min=0).astype(np.int64)
+    line = np.repeat(np.arange(len(lines)), counts)
+    start = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    order = np.lexsort((start // span, start % span, line))
+    line, start = line[order], start[order].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ux, uy = (dx / length)[line], (dy / length)[line]
+    x0, y0 = ends[line, 0], ends[line, 1]
+    pieces = np.stack(
+        [
+            np.rint(x0 + ux * start),
+            np.rint(y0 + uy * start),
+            np.rint(x0 + ux * (start + span)),
+            np.rint(y0 + uy * (start + span)),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    long_enough = np.hypot(pieces[:, 2] - pieces[:, 0], pieces[:, 3] - pieces[:, 1]) >= span - 1e-5
+    return pieces[long_enough]
+
+
+def piece_angles(pieces: np.ndarray) -> np.ndarray:
+    """``degrees(atan2(x1 - x0, y1 - y0)) mod 180`` of every piece."""
+    return np.degrees(np.arctan2(pieces[:, 2] - pieces[:, 0], pieces[:, 3] - pieces[:, 1])) % 180.0
 
 
 def direction_of(theta: float) -> str:
@@ -108,41 +129,25 @@ def direction_of(theta: float) -> str:
     return "other"
 
 
-def in_bounds(piece: Piece, shape: tuple[int, ...], ps: int) -> bool:
-    """False when the piece lies within ``2 ps`` of the border."""
-    h, w = shape[0], shape[1]
-    r1, r2 = min(piece.y0, piece.y1), max(piece.y0, piece.y1)
-    c1, c2 = min(piece.x0, piece.x1), max(piece.x0, piece.x1)
-    m = 2 * ps
-    return not (r1 < m or c1 < m or r2 >= h - m or c2 >= w - m)
+def directions_of(angles: np.ndarray) -> np.ndarray:
+    """:func:`direction_of` for many angles."""
+    out = np.full(angles.shape, "other", dtype=object)
+    out[(angles >= 75) & (angles <= 105)] = "Y"
+    out[(angles <= 15) | (angles >= 165)] = "X"
+    return out
 
 
-def extract_patch(x: np.ndarray, piece: Piece, direction: str, edge_length: int, ps: int) -> np.ndarray | None:
-    """Cut the patch across a piece, oriented so that the edge runs along the rows (profile along columns).
+def bounding_boxes(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(r1, r2, c1, c2)``: the min/max row and min/max column of every piece."""
+    rows, cols = pieces[:, [1, 3]], pieces[:, [0, 2]]
+    return rows.min(axis=1), rows.max(axis=1), cols.min(axis=1), cols.max(axis=1)
 
-    Returns:
-        The patch (``rows x (2 ps + 1)``), or None near the border.
-    """
-    h, w = x.shape
-    r1, r2 = min(piece.y0, piece.y1), max(piece.y0, piece.y1)
-    c1, c2 = min(piece.x0, piece.x1), max(piece.x0, piece.x1)
-    m = 2 * ps
-    if r1 < m or c1 < m or r2 >= h - m or c2 >= w - m:
-        return None
-    L = int(edge_length)  # noqa: N806
-    if direction == "X":
-        return x[r1 - 3 : r1 + L + 3, c1 - ps : c1 + ps + 1]
-    if direction == "Y":
-        return np.rot90(x[r1 - ps : r1 + ps + 1, c1 - 3 : c1 + L + 4])
-    crop = x[r1 - m : r2 + m + 1, c1 - m : c2 + m + 1]
-    if not np.isfinite(crop).all():
-        return None
-    rot = ndimage.rotate(crop, -piece.theta, order=3, mode="nearest")
-    cr, cc = rot.shape[0] // 2, rot.shape[1] // 2
-    hr = int(piece.length / 2 + 3)
-    if cr - hr < 0 or cc - ps < 0 or cc + ps + 1 > rot.shape[1]:
-        return None
-    return rot[cr - hr : cr + hr, cc - ps : cc + ps + 1]
+
+def in_bounds(pieces: np.ndarray, shape: tuple[int, ...], ps: int) -> np.ndarray:
+    """False for the pieces within ``2 ps`` of the border."""
+    r1, r2, c1, c2 = bounding_boxes(pieces)
+    margin = 2 * ps
+    return ~((r1 < margin) | (c1 < margin) | (r2 >= shape[0] - margin) | (c2 >= shape[1] - margin))
 
 
 def contrast_batch(patches: np.ndarray, ps: int, alpha: float, beta: float, gamma: float) -> np.ndarray:
@@ -178,11 +183,6 @@ def contrast_batch(patches: np.ndarray, ps: int, alpha: float, beta: float, gamm
     return np.asarray(ok & np.isfinite(patches.reshape(n, -1)).all(axis=1))
 
 
-def contrast_ok(patch: np.ndarray, ps: int, alpha: float, beta: float, gamma: float) -> bool:
-    """The contrast gates of :func:`contrast_batch` for one patch."""
-    return bool(contrast_batch(patch[None], ps, alpha, beta, gamma)[0])
-
-
 def patch_windows(piece_rc: np.ndarray, direction: str, edge_length: int, ps: int) -> tuple[np.ndarray, np.ndarray]:
     """Row/column index grids of the X or Y patches of many pieces (``piece_rc`` = ``(N, 2)`` of ``r1, c1``).
 
@@ -200,10 +200,11 @@ def patch_windows(piece_rc: np.ndarray, direction: str, edge_length: int, ps: in
     return rows[:, :, None], cols[:, None, :]
 
 
-def other_patches(x: np.ndarray, pieces: list[Piece], ps: int) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Rotated patches of oblique pieces, all at once (the batched equivalent of :func:`extract_patch`).
+def other_patches(x: np.ndarray, pieces: np.ndarray, ps: int) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Rotated patches of oblique pieces (``(N, 4)``, see :func:`cut_pieces`), all at once.
 
-    Each patch is what ``ndimage.rotate(crop, -theta, order=3, mode="nearest")`` followed by the centre crop gives,
+    The crop is ``2 ps`` around the piece; each patch is what ``ndimage.rotate(crop, -theta, order=3,
+    mode="nearest")`` followed by a centre crop of ``+/-(length / 2 + 3)`` rows and ``+/-ps`` columns gives,
     sampled with one cubic-spline interpolation of the whole channel (identical geometry; the spline coefficients
     differ from the per-crop ones only by the far-away boundary handling).
 
@@ -219,14 +220,11 @@ def other_patches(x: np.ndarray, pieces: list[Piece], ps: int) -> tuple[np.ndarr
     coeffs = ndimage.spline_filter(np.where(finite, x, 0.0), order=3, mode="nearest")
     bad = np.pad(np.cumsum(np.cumsum(~finite, axis=0), axis=1), ((1, 0), (1, 0)))
     m = 2 * ps
-    r1 = np.array([min(p.y0, p.y1) for p in pieces])
-    r2 = np.array([max(p.y0, p.y1) for p in pieces])
-    c1 = np.array([min(p.x0, p.x1) for p in pieces])
-    c2 = np.array([max(p.x0, p.x1) for p in pieces])
+    r1, r2, c1, c2 = bounding_boxes(pieces)
     r0, c0 = r1 - m, c1 - m
     hc, wc = r2 + m + 1 - r0, c2 + m + 1 - c0
     nan_in_crop = (bad[r2 + m + 1, c2 + m + 1] - bad[r0, c2 + m + 1] - bad[r2 + m + 1, c0] + bad[r0, c0]) > 0
-    ang = np.array([-p.theta for p in pieces])
+    ang = -piece_angles(pieces)
     cs, sn = special.cosdg(ang), special.sindg(ang)
     # output plane shape of ndimage.rotate(reshape=True)
     by = np.stack([np.zeros(n), np.zeros(n), hc, hc])
@@ -238,7 +236,8 @@ def other_patches(x: np.ndarray, pieces: list[Piece], ps: int) -> tuple[np.ndarr
     ocy, ocx = (out_h - 1) / 2.0, (out_w - 1) / 2.0
     off_y = (hc - 1) / 2.0 - (cs * ocy + sn * ocx)
     off_x = (wc - 1) / 2.0 - (-sn * ocy + cs * ocx)
-    hr = np.array([int(p.length / 2 + 3) for p in pieces])
+    lengths = np.hypot(pieces[:, 2] - pieces[:, 0], pieces[:, 3] - pieces[:, 1])
+    hr = (lengths / 2 + 3).astype(int)
     cr, cc = out_h // 2, out_w // 2
     ok = ~nan_in_crop & (cr - hr >= 0) & (cc - ps >= 0) & (cc + ps + 1 <= out_w)
     cols_rel = np.arange(-ps, ps + 1)

@@ -1,4 +1,4 @@
-"""Batched least-squares fits for the sharpness metric: one Levenberg-Marquardt run over many edges at once.
+"""Least-squares fits for the sharpness metric: one edge (MINPACK), or many edges in one batched run.
 
 Every edge has its own parameters, samples and weights (0/1 masks select a sub-range of a shared grid); the
 iteration (Marquardt damping scaled by the running maximum of the Jacobian column norms, as MINPACK scales it)
@@ -8,39 +8,80 @@ runs in NumPy over all edges together, with analytic Jacobians. It iterates to a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import optimize
 
-__all__ = ["fit_batch", "gaussian_batch", "logistic_batch"]
+from opsin.iq.metrics._esf_models import JACOBIANS, gaussian, gaussian_batch, logistic_batch, model_esf
+
+__all__ = ["fit_batch", "fit_curve", "fit_rows"]
 
 ModelJac = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-
-def gaussian_batch(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a exp(-(x - x0)^2 / (2 s^2))`` and its Jacobian for rows ``x`` ``(B, N)`` and parameters ``(B, 3)``."""
-    a, x0, s = p[:, 0:1], p[:, 1:2], p[:, 2:3]
-    u = x - x0
-    g = np.exp(-(u * u) / (2.0 * s * s))
-    jac = np.empty((*x.shape, 3))
-    jac[..., 0] = g
-    jac[..., 1] = a * g * u / (s * s)
-    jac[..., 2] = jac[..., 1] * u / s
-    return a * g, jac
+_BATCHED: dict[Callable[..., Any], ModelJac] = {gaussian: gaussian_batch, model_esf: logistic_batch}
 
 
-def logistic_batch(x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a / (1 + exp((x - b) / c)) + d`` and its Jacobian for rows ``x`` ``(B, N)`` and parameters ``(B, 4)``."""
-    a, b, c, d = p[:, 0:1], p[:, 1:2], p[:, 2:3], p[:, 3:4]
-    z = (x - b) / c
-    q = special.expit(-z)
-    jac = np.empty((*x.shape, 4))
-    jac[..., 0] = q
-    jac[..., 1] = a * q * (1.0 - q) / c
-    jac[..., 2] = jac[..., 1] * z
-    jac[..., 3] = 1.0
-    return a * q + d, jac
+def fit_curve(f: Callable[..., Any], x: np.ndarray, y: np.ndarray, p0: Sequence[float]) -> np.ndarray | None:
+    """Least-squares fit of ``f(x, *p)`` to ``y`` from ``p0`` (MINPACK Levenberg-Marquardt, as ``curve_fit``).
+
+    Returns:
+        The parameters, or None when the optimiser fails or returns non-finite values.
+    """
+    jac = JACOBIANS.get(f)
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        return np.asarray(f(x, *p) - y)
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        return np.asarray(jac(x, *p))  # type: ignore[misc]
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            popt, _cov, _info, _msg, status = optimize.leastsq(
+                residuals,
+                np.asarray(p0, dtype=np.float64),
+                Dfun=jacobian if jac is not None else None,
+                col_deriv=True,
+                full_output=True,
+            )
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    if status not in (1, 2, 3, 4) or not np.all(np.isfinite(popt)):
+        return None
+    return np.asarray(popt)
+
+
+def fit_rows(
+    model: Callable[..., Any], x: np.ndarray, y: np.ndarray, w: np.ndarray, p0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``model`` (:func:`gaussian` or :func:`model_esf`) to every row at once, MINPACK where that stalls.
+
+    A row the batched iteration leaves unconverged at a plausible point (finite, moderate, width above 0.05 px) is
+    refitted alone from its ``p0`` as the original did, so a slowly converging but regular fit is not lost.
+
+    Args:
+        model: the single-edge model function.
+        x: sample positions ``(B, N)``.
+        y: values ``(B, N)``.
+        w: which samples count ``(B, N)``.
+        p0: starting parameters ``(B, P)``.
+
+    Returns:
+        ``(params, ok)`` as :func:`fit_batch`.
+    """
+    # The last few slow rows go to MINPACK: one call each is cheaper than the batch's per-iteration overhead.
+    p, ok = fit_batch(_BATCHED[model], x, y, w, p0, tail=max(2, x.shape[0] // 50))
+    with np.errstate(invalid="ignore"):
+        plausible = np.all(np.isfinite(p), axis=1) & (np.max(np.abs(p), axis=1) < 1e4) & (np.abs(p[:, 2]) > 0.05)
+    for i in np.nonzero(~ok & plausible)[0]:
+        refit = fit_curve(model, x[i][w[i]], y[i][w[i]], [float(v) for v in p0[i]])
+        if refit is not None:
+            p[i], ok[i] = refit, True
+    return p, ok
 
 
 def fit_batch(
@@ -52,6 +93,7 @@ def fit_batch(
     *,
     max_iter: int = 300,
     xtol: float = 1e-10,
+    tail: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``fn`` to every row of ``y`` (samples where ``w`` is True) by Levenberg-Marquardt.
 
@@ -63,6 +105,8 @@ def fit_batch(
         p0: starting parameters ``(B, P)``.
         max_iter: iteration limit (rows not converged by then fail).
         xtol: relative step size at which a row has converged.
+        tail: after 20 iterations, stop once at most this many rows are still iterating and report them as not
+            converged (a few slow rows would otherwise keep the whole batch looping; the caller refits them).
 
     Returns:
         ``(params, ok)``: fitted parameters ``(B, P)`` and a boolean ``(B,)`` that is False where the fit failed.
@@ -86,9 +130,9 @@ def fit_batch(
         lam = np.full(nb, 1e-3)
         nu = np.full(nb, 2.0)
         active = np.isfinite(cost) & np.all(np.isfinite(jac), axis=(1, 2))
-        for _ in range(max_iter):
+        for iteration in range(max_iter):
             idx = np.nonzero(active)[0]
-            if idx.size == 0:
+            if idx.size == 0 or (iteration >= 20 and idx.size <= tail):
                 break
             ja = jac[idx]
             ra = r[idx]

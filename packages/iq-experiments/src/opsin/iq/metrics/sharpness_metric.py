@@ -9,9 +9,6 @@ Nyquist within 0.02 for sigma 0.5-2 px).
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,18 +17,19 @@ import numpy as np
 from opsin.core import get_logger, parallel_map
 from opsin.iq._workers import WORKER_MODULES, resolve_workers
 from opsin.iq.io import read_image
-from opsin.iq.metrics._edges import (
-    DIRECTIONS,
-    contrast_batch,
-    cut_pieces,
-    detect_lines,
-    direction_of,
-    in_bounds,
-    other_patches,
-    patch_windows,
-)
-from opsin.iq.metrics._esf import gaussian, measure_edges, model_esf, model_esf_erf
+from opsin.iq.metrics._edge_measure import ESF_MODELS, measure_edges
+from opsin.iq.metrics._edge_values import EdgeResult
+from opsin.iq.metrics._edges import DIRECTIONS
+from opsin.iq.metrics._esf_models import gaussian, model_esf, model_esf_erf
+from opsin.iq.metrics._patch_selection import ContrastGates, EdgePatch, find_lines, select_patches
 from opsin.iq.metrics._runs import image_files, resolve_dataset_images
+from opsin.iq.metrics._sharpness_report import (
+    MTF_GRID,
+    combine_channels,
+    direction_stats,
+    mtf_on_grid,
+    write_edges_geojson,
+)
 from opsin.iq.metrics.metric import Metric
 
 __all__ = [
@@ -48,20 +46,7 @@ __all__ = [
 logger = get_logger(__name__)
 
 _DEFAULT_CONTRAST = {"channel 0": {"alpha": 1.2, "beta": 0.3, "gamma": 1.2}}
-_MTF_GRID = np.round(np.arange(0.0, 1.0 + 1e-9, 0.02), 2)
 DEFAULT_METRICS = ("RER", "FWHM", "MTF")
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    q75, q25 = np.percentile(arr, [75, 25])
-    return {
-        "mean": float(np.mean(arr)),
-        "std": float(np.std(arr)),
-        "length": len(values),
-        "median": float(np.median(arr)),
-        "IQR": float(q75 - q25),
-    }
 
 
 class SharpnessMeasure:
@@ -112,7 +97,7 @@ class SharpnessMeasure:
         seed: int = 42,
         esf_model: str = "logistic",
     ) -> None:
-        if esf_model not in ("logistic", "erf"):
+        if esf_model not in ESF_MODELS:
             msg = f"esf_model must be 'logistic' or 'erf', got {esf_model!r}"
             raise ValueError(msg)
         self.window_size = window_size
@@ -134,81 +119,12 @@ class SharpnessMeasure:
         self.seed = int(seed)
         self.esf_model = esf_model
 
-    # -- per channel ------------------------------------------------------------------------------------------------
-    def _contrast(self, channel: int) -> tuple[float, float, float]:
-        cp = self.contrast_params.get(f"channel {channel}") or self.contrast_params.get("channel 0") or {}
-        return float(cp.get("alpha", 1.2)), float(cp.get("beta", 0.3)), float(cp.get("gamma", 1.2))
+    def _gates(self, channel: int) -> ContrastGates:
+        given = self.contrast_params.get(f"channel {channel}") or self.contrast_params.get("channel 0") or {}
+        return ContrastGates(
+            float(given.get("alpha", 1.2)), float(given.get("beta", 0.3)), float(given.get("gamma", 1.2))
+        )
 
-    def _lines(self, x: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-        if not self.window_size:
-            return detect_lines(x, self.edge_length, self.seed)
-        ws, st = int(self.window_size), int(self.stride or self.window_size)
-        lines = []
-        for r0 in range(0, max(1, x.shape[0] - ws + 1), st):
-            for c0 in range(0, max(1, x.shape[1] - ws + 1), st):
-                win = x[r0 : r0 + ws, c0 : c0 + ws]
-                if np.isnan(win).mean() >= 0.8:
-                    continue
-                for (a0, b0), (a1, b1) in detect_lines(win, self.edge_length, self.seed):
-                    lines.append(((a0 + c0, b0 + r0), (a1 + c0, b1 + r0)))
-        return lines
-
-    def _channel(self, x: np.ndarray, channel: int) -> list[tuple[str, Any, np.ndarray]]:
-        """The patches to measure in one channel, as ``(direction, piece, patch)`` in measuring order."""
-        alpha, beta, gamma = self._contrast(channel)
-        ps, L, e = self.pixels_sampled, self.edge_length, self.edge_distance // 2  # noqa: N806
-        by_dir: dict[str, list[Any]] = {d: [] for d in DIRECTIONS}
-        for piece in cut_pieces(self._lines(x), L):
-            by_dir[direction_of(piece.theta)].append(piece)
-        todo: list[tuple[str, Any, np.ndarray]] = []
-        gen = np.random.default_rng(self.seed)
-        for direction in DIRECTIONS:
-            pieces = by_dir[direction]
-            order = gen.permutation(len(pieces)) if pieces else np.zeros(0, dtype=int)
-            pieces = [pieces[int(i)] for i in order]
-            pieces = [p for p in pieces if in_bounds(p, x.shape, ps)]
-            # The contrast gates do not depend on the edge-spacing mask: evaluate them for all pieces at once.
-            if direction in ("X", "Y") and pieces:
-                rc = np.array([[min(p.y0, p.y1), min(p.x0, p.x1)] for p in pieces])
-                rows, cols = patch_windows(rc, direction, L, ps)
-                stack = x[rows, cols]
-                if direction == "Y":
-                    stack = np.rot90(stack, axes=(1, 2))
-                passed = contrast_batch(stack, ps, alpha, beta, gamma)
-                others: list[np.ndarray | None] = []
-            else:
-                stack = None
-                valid, others = other_patches(x, pieces, ps)
-                passed = np.zeros(len(pieces), dtype=bool)
-                idx_valid = np.nonzero(valid)[0]
-                for rows_n in sorted({others[int(k)].shape[0] for k in idx_valid}):  # type: ignore[union-attr]
-                    group = [int(k) for k in idx_valid if others[int(k)].shape[0] == rows_n]  # type: ignore[union-attr]
-                    group_stack = np.stack([others[k] for k in group])  # type: ignore[misc]
-                    passed[group] = contrast_batch(group_stack, ps, alpha, beta, gamma)
-            masked = np.zeros(x.shape, dtype=bool)
-            for k, piece in enumerate(pieces):
-                if not passed[k]:
-                    continue
-                r1, r2 = min(piece.y0, piece.y1), max(piece.y0, piece.y1)
-                c1, c2 = min(piece.x0, piece.x1), max(piece.x0, piece.x1)
-                if stack is not None:
-                    if direction == "X":
-                        hit = masked[r1 - 3 : r1 + L + 3, c1 - ps : c1 + ps + 1].any()
-                    else:
-                        hit = masked[r1 - ps : r1 + ps + 1, c1 - 3 : c1 + L + 4].any()
-                    if hit:
-                        continue
-                    patch = np.array(stack[k], dtype=np.float64)
-                else:
-                    m2 = 2 * ps
-                    if masked[r1 - m2 : r2 + m2 + 1, c1 - m2 : c2 + m2 + 1].any():
-                        continue
-                    patch = np.array(others[k], dtype=np.float64)
-                masked[max(0, r1 - e) : r2 + e, max(0, c1 - e) : c2 + e] = True
-                todo.append((direction, piece, patch))
-        return todo
-
-    # -- public ---------------------------------------------------------------------------------------------------
     def _wanted(self) -> list[str]:
         out = []
         if self.get_rer:
@@ -218,6 +134,25 @@ class SharpnessMeasure:
         if self.get_mtf:
             out += ["MTF_NYQ", "MTF_halfNYQ"]
         return out
+
+    def _patches(self, img: np.ndarray) -> list[tuple[int, EdgePatch]]:
+        """Every channel's chosen edge patches, as ``(channel, patch)``."""
+        chosen: list[tuple[int, EdgePatch]] = []
+        for channel in range(img.shape[2]):
+            x = img[..., channel].astype(np.float64)
+            x[x == 0] = np.nan
+            lines = find_lines(x, self.edge_length, self.seed, self.window_size, self.stride)
+            patches = select_patches(
+                x,
+                lines,
+                edge_length=self.edge_length,
+                pixels_sampled=self.pixels_sampled,
+                edge_distance=self.edge_distance,
+                gates=self._gates(channel),
+                seed=self.seed,
+            )
+            chosen += [(channel, p) for p in patches]
+        return chosen
 
     def apply(self, image: np.ndarray) -> dict[str, Any]:
         """Measure an image.
@@ -234,95 +169,36 @@ class SharpnessMeasure:
         if img.ndim == 2:
             img = img[..., None]
         wanted = self._wanted()
-        out: dict[str, Any] = {}
-        all_edges: list[dict[str, Any]] = []
-        curves: dict[str, list[Any]] = {d: [] for d in DIRECTIONS}
-        todo: list[tuple[int, str, Any, np.ndarray]] = []
-        for ch in range(img.shape[2]):
-            x = img[..., ch].astype(np.float64)
-            x[x == 0] = np.nan
-            todo += [(ch, d, piece, patch) for d, piece, patch in self._channel(x, ch)]
-        # The edge-spacing masks do not depend on the measurements: measure all chosen patches together.
+        chosen = self._patches(img)
+        # The patch choice does not depend on the measurements, so every channel's edges are measured together.
         measured = measure_edges(
-            [t[3] for t in todo],
+            [p.patch for _c, p in chosen],
             r2_threshold=self.r2_threshold,
             snr_threshold=self.snr_threshold,
             esf_model=self.esf_model,
             want_mtf_curve=self.get_mtf_curve,
         )
-        for ch in range(img.shape[2]):
-            results: dict[str, list[dict[str, Any]]] = {d: [] for d in DIRECTIONS}
-            for (c, direction, piece, _patch), res in zip(todo, measured, strict=True):
-                if c != ch or res is None:
-                    continue
-                results[direction].append(res)
-                all_edges.append({"piece": piece, "direction": direction, "channel": ch, **res})
+        accepted = [(c, p, r) for (c, p), r in zip(chosen, measured, strict=True) if r is not None]
+        report: dict[str, Any] = {}
+        curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {d: [] for d in DIRECTIONS}
+        for channel in range(img.shape[2]):
+            by_direction: dict[str, list[EdgeResult]] = {d: [] for d in DIRECTIONS}
+            for c, patch, result in accepted:
+                if c == channel:
+                    by_direction[patch.direction].append(result)
             if self.debug:
-                logger.debug("sharpness channel %d: %s accepted edges", ch, {d: len(v) for d, v in results.items()})
-            entry: dict[str, Any] = {}
-            for metric in wanted:
-                per_dir = {}
-                for d in DIRECTIONS:
-                    vals = [r[metric] for r in results[d] if r.get(metric) is not None and np.isfinite(r[metric])]
-                    if vals:
-                        per_dir[d] = _stats(vals)
-                entry[metric] = per_dir
-            for d in DIRECTIONS:
-                curves[d] += [_curve_of(r) for r in results[d] if _curve_of(r) is not None]
-            out[f"channel {ch}"] = entry
+                counts = {d: len(v) for d, v in by_direction.items()}
+                logger.debug("sharpness channel %d: %s accepted edges", channel, counts)
+            report[f"channel {channel}"] = direction_stats(by_direction, wanted)
+            for direction, results in by_direction.items():
+                curves[direction] += [curve for r in results if (curve := mtf_on_grid(r)) is not None]
         if self.calculate_mean:
-            out["mean"] = _combine_channels(out, wanted)
+            report["mean"] = combine_channels(report, wanted)
         if self.get_mtf_curve:
-            out["mtf_curves"] = curves
+            report["mtf_curves"] = curves
         if self.save_edges and self.save_edges_to:
-            _write_edges(self.save_edges_to, all_edges)
-        return out
-
-
-def _curve_of(res: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    if "mtf_curve" in res:
-        f, y = res["mtf_curve"]
-        return _MTF_GRID, np.interp(_MTF_GRID, f, y)
-    if "FWHM" in res and res["FWHM"] and "MTF_NYQ" in res and res.get("mtf_curve") is None and res["MTF_NYQ"]:
-        return None
-    return None
-
-
-def _combine_channels(out: dict[str, Any], wanted: Sequence[str]) -> dict[str, tuple[float, float]]:
-    channels = [k for k in out if k.startswith("channel ")]
-    combined: dict[str, tuple[float, float]] = {}
-    for metric in wanted:
-        for d in DIRECTIONS:
-            pairs = [(out[c][metric][d]["mean"], out[c][metric][d]["std"]) for c in channels if d in out[c][metric]]
-            if not pairs:
-                continue
-            key = f"{metric}_{d}"
-            if len(pairs) == 1:
-                combined[key] = (float(pairs[0][0]), float(pairs[0][1]))
-                continue
-            means = np.array([p[0] for p in pairs])
-            stds = np.array([p[1] for p in pairs])
-            n = len(pairs)
-            err = max(math.sqrt(float(np.nansum(stds**2))) / n, float(np.nanstd(means)))
-            combined[key] = (float(np.nanmean(means)), err)
-    return combined
-
-
-def _write_edges(path: str, edges: list[dict[str, Any]]) -> None:
-    features = []
-    for e in edges:
-        p = e["piece"]
-        props = {k: v for k, v in e.items() if k in ("direction", "channel", "RER", "FWHM", "MTF_NYQ", "MTF_halfNYQ")}
-        features.append(
-            {
-                "type": "Feature",
-                "properties": props,
-                "geometry": {"type": "LineString", "coordinates": [[p.x0, p.y0], [p.x1, p.y1]]},
-            }
-        )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump({"type": "FeatureCollection", "features": features}, fh)
+            write_edges_geojson(self.save_edges_to, accepted)
+        return report
 
 
 def _measure_kwargs(metrics: Sequence[str], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +238,7 @@ def mtf_from_array(img: np.ndarray, **kwargs: Any) -> dict[str, dict[str, list[f
         if curves:
             ys = np.array([c[1] for c in curves])
             out[d] = {
-                "cycles_per_pixel": [float(v) for v in _MTF_GRID],
+                "cycles_per_pixel": [float(v) for v in MTF_GRID],
                 "mtf_mean": [float(v) for v in ys.mean(axis=0)],
                 "mtf_std": [float(v) for v in ys.std(axis=0)],
             }
