@@ -8,35 +8,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _scenes import DT, translating_events
 from click.testing import CliRunner
 
-from opsin.core import derive_seed, rng
 from opsin.eventflow import cli
 from opsin.eventflow._association import associate_predictions
-from opsin.eventflow._motion import AffineMotion, centring
 from opsin.eventflow.inference import infer_file, load_predictor, window_range
 from opsin.eventflow.io import open_events, read_flow_labels
 from opsin.eventflow.io.dat import write_dat
 from opsin.eventflow.io.evt2 import write_evt2
 from opsin.eventflow.io.h5_events import write_h5_events
-from opsin.eventflow.simulator import EventSimulator
-from opsin.eventflow.synthetic import frame_times, make_texture, render
 
-DT = 50_000
 FIXTURES = Path(os.environ.get("OPSIN_FIXTURES", Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"))
 RAW = FIXTURES / "prophesee-raw-samples"
-
-
-def translating_events(height: int, width: int, velocity: tuple[float, float], duration_us: int) -> np.ndarray:
-    """Events of a noise texture translating at ``velocity`` px/s (clean simulator): exact known motion."""
-    gen = rng(derive_seed("infer-test", height, width), "texture")
-    texture = make_texture("noise", height, width, gen)
-    motion = AffineMotion((height, width), centring(texture.shape, (height, width)), 1.0, velocity, 0.0, 0.0)
-    sim = EventSimulator(height, width, seed=5)
-    sim.set_config("clean")
-    for t in frame_times(motion, duration_us, DT, height, width):
-        sim.image_callback(render(texture, motion.matrix(t), height, width), t)
-    return sim.get_events()
 
 
 @pytest.fixture(scope="module")
