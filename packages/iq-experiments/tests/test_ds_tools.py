@@ -20,9 +20,30 @@ def test_rasterize_creates_masks_and_dir_modifier_carries_them(geo_ds):
 
 
 def test_rasterize_is_not_inverted(geo_ds):
+    import json
+
+    import shapely
+    import shapely.geometry
+
     Rasterize(str(geo_ds / "annots.geojson"))
+    features = json.loads((geo_ds / "annots.geojson").read_text())["features"]
+    for name in sorted(os.listdir(geo_ds / "images")):
+        mask = tifffile.imread(geo_ds / "images_mask" / f"{name}_mask")
+        assert mask.dtype == np.uint8
+        assert mask.shape == (90, 90)
+        # class 0 inside the polygons: their area in 0.5 m pixels, up to the pixels their outline crosses
+        polys = [shapely.geometry.shape(f["geometry"]) for f in features if f["properties"]["image_filename"] == name]
+        union = shapely.union_all(polys)
+        area_px, border_px = union.area / 0.25, union.length / 0.5
+        inside = int((mask == 0).sum())
+        assert abs(inside - area_px) <= border_px, name
+        assert int((mask == 255).sum()) == 90 * 90 - inside
+
+
+def test_rasterize_is_not_inverted_on_the_original_tiles(real_geo_ds):
+    Rasterize(str(real_geo_ds / "annots.geojson"))
     # the largest polygon of the fixture (297 m2 ~ 1188 px at 0.5 m) lies in this image
-    mask = tifffile.imread(geo_ds / "images_mask" / "sample_geotiff_733826_3724959.tif_mask")
+    mask = tifffile.imread(real_geo_ds / "images_mask" / "sample_geotiff_733826_3724959.tif_mask")
     assert mask.dtype == np.uint8
     assert mask.shape == (90, 90)
     inside = int((mask == 0).sum())

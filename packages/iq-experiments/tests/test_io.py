@@ -27,7 +27,8 @@ def test_uint16_geotiff_roundtrip_keeps_dtype_and_tags(geo_ds, tmp_path):
 def test_rgb_tiff_keeps_band_order(datasets, tmp_path):
     src = sorted((datasets / "ds_inria_dataset" / "images").iterdir())[0]
     arr, meta = read_image(src)
-    assert arr.shape == (1024, 1024, 3)
+    assert arr.ndim == 3
+    assert arr.shape[2] == 3
     assert meta.bgr
     out = tmp_path / "x.tif"
     write_image(out, arr, meta)

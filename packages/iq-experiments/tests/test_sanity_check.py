@@ -97,8 +97,16 @@ def test_fix_coco_removes_flagged_and_orphans_and_reports(coco_ds, tmp_path):
 
 def test_fix_coco_image_size(coco_ds):
     gt = _load(coco_ds / "coco_annotations.json")
+    truth = [(im["height"], im["width"]) for im in gt["images"][:2]]
     imgs = [dict(im, height=1, width=1) for im in gt["images"][:2]]
     SanityCheck.fix_coco_image_size(imgs, str(coco_ds / "images"))
+    assert [(im["height"], im["width"]) for im in imgs] == truth
+
+
+def test_fix_coco_image_size_on_the_original_images(real_coco_ds):
+    gt = _load(real_coco_ds / "coco_annotations.json")
+    imgs = [dict(im, height=1, width=1) for im in gt["images"][:2]]
+    SanityCheck.fix_coco_image_size(imgs, str(real_coco_ds / "images"))
     assert [(im["height"], im["width"]) for im in imgs] == [(360, 640), (480, 640)]
 
 

@@ -1,4 +1,7 @@
-"""Fixtures of the experiments tests: an isolated mlflow store per test, fixture datasets, fake scripts."""
+"""Fixtures of the experiments tests: an isolated mlflow store per test, datasets, fake scripts.
+
+The datasets are the suite's synthetic ones (``tests/_datasets.py``), so these tests run on any clone.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,6 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-FIXTURES = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "iquaflow-testdata"
-
-
-def fixture_path(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} is absent (the shared fixtures folder is not next to the repository)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +47,17 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_templat
 
 
 @pytest.fixture
-def coco_ds(tmp_path: Path) -> Path:
-    """A copy of the fixture COCO dataset (10 images, 130 annotations) in ``tmp_path``."""
+def coco_ds(tmp_path: Path, synthetic_template: Path) -> Path:
+    """A copy of the synthetic COCO dataset (10 images, 130 annotations) at ``tmp_path/data/ds_coco_dataset``."""
     dst = tmp_path / "data" / "ds_coco_dataset"
-    shutil.copytree(fixture_path("ds_coco_dataset"), dst)
+    shutil.copytree(synthetic_template / "ds_coco_dataset", dst)
     return dst
 
 
 @pytest.fixture
-def coco_detect() -> Path:
-    """The fixture's detections file (ground truth plus scores)."""
-    return fixture_path("coco_detect.json")
+def coco_detect(synthetic_template: Path) -> Path:
+    """The synthetic detections file (ground truth plus scores)."""
+    return synthetic_template / "coco_detect.json"
 
 
 @pytest.fixture

@@ -48,7 +48,8 @@ params = {{ quality = [30, 60] }}
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0] == "name,ds_modifier,ds_lr,val_f1"
-    assert lines[1] == "ds_coco_dataset#jpg30_modifier,jpg30_modifier,0.1,0.11046221254112044"
+    assert lines[1] == "ds_coco_dataset#jpg60_modifier,jpg60_modifier,0.2,0.11046221254112044"  # newest first
+    assert lines[-1] == "ds_coco_dataset#jpg30_modifier_1,jpg30_modifier,0.1,0.11046221254112044"  # the older one
 
     png = tmp_path / "out" / "plot.png"
     result = runner.invoke(cli, ["plot", "cli-exp", "-y", "val_rmse", "-l", "ds_lr", "--out", str(png)])

@@ -32,5 +32,5 @@ def test_grid_on_a_dask_local_cluster(coco_ds, fake_script, fake_env, tmp_path):
     assert all((tmp_path / "shared-runs" / o.run_id / "results.json").is_file() for o in outcomes)
     assert sorted(calls(fake_env)) == [f"ds_coco_dataset#base_modifier lr={lr}" for lr in (0.1, 0.2, 0.3)]
     df = ExperimentInfo("dask").get_df(["lr"], ["val_f1"], fields_to_float_lst=["ds_lr"])
-    assert df["ds_lr"].tolist() == [0.1, 0.2, 0.3]
+    assert df["ds_lr"].tolist() == [0.3, 0.2, 0.1]  # newest first
     assert set(df["val_f1"]) == {0.11046221254112044}

@@ -94,6 +94,21 @@ def test_get_df_missing_values_failed_runs_and_zero(coco_ds, fake_script, fake_e
 
 
 def test_apply_metric_per_run_with_bbdetection_metrics(coco_ds, fake_script, fake_env, mlflow_store):
+    # the detections are the ground truth with scores: every box found at every IoU threshold
+    info = _run(coco_ds, fake_script, fake_env, name="bbox")
+    runs = info.apply_metric_per_run(BBDetectionMetrics(), str(coco_ds / "coco_annotations.json"))
+    client = MlflowClient(tracking_uri=mlflow_store)
+    for run in runs.values():
+        assert run["metrics_dict"]["ap_0.5_all"] == pytest.approx(1.0)
+        assert run["metrics_dict"]["ap_0.5-0.95_all"] == pytest.approx(1.0)
+        assert client.get_run(run["run_id"]).data.metrics["ap_0.5-0.95_all"] == pytest.approx(1.0)
+
+
+def test_apply_metric_per_run_with_bbdetection_metrics_on_the_original_data(
+    real_coco_ds, real_datasets, fake_script, fake_env, mlflow_store
+):
+    coco_ds = real_coco_ds
+    fake_env = {**fake_env, "FAKE_DETECT_JSON": str(real_datasets / "coco_detect.json")}
     info = _run(coco_ds, fake_script, fake_env, name="bbox")
     runs = info.apply_metric_per_run(BBDetectionMetrics(), str(coco_ds / "coco_annotations.json"))
     expected = [1, 1, 1, 1, 1, 1, 0.7012303556658395, 0.9950372208436726, 1, 1, 1, 1]

@@ -96,7 +96,7 @@ def test_experiment_on_a_tracking_server(mlflow_server, coco_ds, fake_script, fa
     assert local.is_relative_to(tmp_path / "opsin-home")  # downloaded into the cache
     assert len(json.loads(local.read_text())) == 130
     df = info.get_df(["modifier", "lr"], ["val_f1", "val_rmse", "train_rmse"], fields_to_float_lst=["ds_lr"])
-    assert df["ds_lr"].tolist() == [0.1, 0.2]
+    assert df["ds_lr"].tolist() == [0.2, 0.1]  # newest first
     assert df[["val_f1", "val_rmse", "train_rmse"]].values.tolist() == [list(FINAL)] * 2
     stored = tmp_path / "server" / "artifacts"
     assert len(list(stored.rglob("output.json"))) == 2  # artifacts landed in the server's destination

@@ -150,6 +150,10 @@ def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
 
 
 def _info(name: str, tracking_uri: str | None) -> t.Any:
+    from opsin.iq.experiments import _tracking
+
+    if tracking_uri:
+        _tracking.check_server(tracking_uri)  # before the heavy imports: an unreachable server answers at once
     from opsin.iq.experiments import ExperimentInfo
 
     return ExperimentInfo(name, tracking_uri=tracking_uri)

@@ -34,12 +34,12 @@ _TIFF_EXT = (".tif", ".tiff")
 _JPEG_EXT = (".jpg", ".jpeg")
 
 
-class _BelowError(logging.Filter):
+class _OnlyErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
 
 
-_BELOW_ERROR = _BelowError()
+_ONLY_ERRORS = _OnlyErrors()
 
 
 @contextlib.contextmanager
@@ -57,11 +57,11 @@ def _quiet_tiff_warnings() -> Iterator[None]:
             previous = cv_logging.getLogLevel()
             cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
     tiff_logger = get_logger("tifffile")
-    tiff_logger.addFilter(_BELOW_ERROR)
+    tiff_logger.addFilter(_ONLY_ERRORS)
     try:
         yield
     finally:
-        tiff_logger.removeFilter(_BELOW_ERROR)
+        tiff_logger.removeFilter(_ONLY_ERRORS)
         if cv_logging is not None and previous is not None:
             with contextlib.suppress(Exception):
                 cv_logging.setLogLevel(previous)

@@ -152,9 +152,9 @@ def make_client(tracking_uri: str, registry_uri: str | None = None) -> MlflowCli
     Raises:
         TrackingServerError: an ``http(s)://`` tracking server does not answer (see :func:`check_server`).
     """
+    check_server(tracking_uri)  # before importing mlflow: an unreachable server answers in milliseconds
     from mlflow import MlflowClient
 
-    check_server(tracking_uri)
     db = sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
