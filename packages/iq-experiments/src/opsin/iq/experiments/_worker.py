@@ -29,7 +29,7 @@ class JobSpec:
     """One run to execute on a worker.
 
     Attributes:
-        task: the (picklable) task instance.
+        task: the task instance (picklable for Dask executors).
         train_ds: training dataset folder.
         val_ds: validation dataset folder or ``""``.
         output_dir: the empty folder given to the script as ``--outputpath``.

@@ -112,7 +112,7 @@ def split_mlargs(mlargs: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
 class TaskExecution:
     """Base class of the ways to run a model; subclasses implement :meth:`_execute`.
 
-    Instances must be picklable: grids send them to worker processes (or a Dask cluster).
+    Instances must be picklable when a grid runs on a Dask cluster (local grids call them from threads).
 
     Args:
         tmp_dir: keep every run's output under ``<tmp_dir>/<run_id>`` (needed on shared storage for remote
