@@ -94,7 +94,7 @@ class _Evt3Decoder:
     def block(self, words: np.ndarray, first_word: int, buffer: EventBuffer) -> None:
         """Decodes ``words`` (the body from word ``first_word`` on) and appends its CD events to ``buffer``."""
         n = words.size
-        types = words.view(np.uint8)[1::2] >> 4
+        types = (words >> 12).astype(np.uint8)  # (cheaper than shifting the strided high bytes)
         emits = (np.right_shift(_EVENT_TYPES, types) & 1).view(bool)
         ev = np.flatnonzero(emits)
         other = np.flatnonzero(~emits)
