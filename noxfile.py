@@ -178,6 +178,11 @@ DEMOS: dict[str, list[list[str]]] = {
          "--trainer.enable_progress_bar", "false"],
         ["opsin-eventflow", "evaluate", "--ckpt", "{out}/event-flow/runs/lightning_logs/version_0/checkpoints/last.ckpt",
          "--dir", "{out}/event-flow/raw/test", "--farneback", "--json", "{out}/event-flow/evaluate.json"],
+        # Flow of a 320x240 recording with the pretrained model shipped in the package, as a video.
+        ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/video", "--num-sequences", "1", "--height", "240",
+         "--width", "320", "--duration-us", "2000000", "--delta-t", "50000", "--seed", "7"],
+        ["opsin-eventflow", "demo", "--input", "{out}/event-flow/video/train/seq_0000_td.dat", "--out",
+         "{out}/event-flow/flow.mp4", "--mode", "arrows"],
     ],
 }  # fmt: skip
 
@@ -207,6 +212,9 @@ def demo(session: nox.Session) -> None:
                     str(out / "iq-stats.json"))  # fmt: skip
     for folder in missing:
         session.log(f"{folder}: no demo entry point yet (it is a library, or its demo lands with a later issue)")
+    video = out / "event-flow" / "flow.mp4"
+    if video.is_file():
+        session.log(f"event-flow: flow video of the pretrained model: {video}")
     session.log(f"demo output: {out}")
 
 

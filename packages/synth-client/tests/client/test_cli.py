@@ -1,28 +1,20 @@
-"""The client commands of ``opsin-synth`` (registered on a bare click group) against the real service."""
+"""The client commands of ``opsin-synth`` against the real service: output, exit codes, one-line errors."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
-from opsin.synth._client_cli import register
+from opsin.synth.cli import cli
 
 from ._helpers import TEST_GENERATOR
 
 
 @pytest.fixture
-def cli() -> click.Group:
-    group = click.Group("opsin-synth")
-    register(group)
-    return group
-
-
-@pytest.fixture
-def run(cli, service):
+def run(service):
     runner = CliRunner()
     env = {"OPSIN_SYNTH_SERVER": service.url, "OPSIN_SYNTH_TOKEN": service.token, "OPSIN_NO_PROGRESS": "1"}
 
@@ -61,7 +53,7 @@ def test_submit_csv_status_download(run, tmp_path: Path) -> None:
     assert "2/2 done" in status.output
     assert "succeeded 2" in status.output
     out = tmp_path / "dl"
-    download = run("download", batch_id, "--out", str(out), "--quiet")
+    download = run("download", batch_id, "--out-dir", str(out), "--quiet", "--workers", "2")
     assert download.exit_code == 0
     assert "complete" in download.output
     jobs = sorted(json.loads((p / "job.json").read_text())["params"]["param1"] for p in out.iterdir() if p.is_dir())
@@ -81,12 +73,10 @@ def test_submit_json_errors_and_exit_codes(run, tmp_path: Path) -> None:
     assert run("submit", "-g", TEST_GENERATOR, "--params", str(bad_csv), "--yes").exit_code == 2
 
 
-def test_insufficient_samples_exit_code(cli, service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsin.synth.cli import cli as main_cli
-
+def test_insufficient_samples_exit_code(service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPSIN_SYNTH_DB_URL", raising=False)
     made = CliRunner().invoke(
-        main_cli, ["admin", "create-user", "bob", "--samples", "2", "--data-dir", str(service.data_dir)]
+        cli, ["admin", "create-user", "bob", "--samples", "2", "--data-dir", str(service.data_dir)]
     )
     assert made.exit_code == 0, made.output
     token = made.output.strip().splitlines()[-1]

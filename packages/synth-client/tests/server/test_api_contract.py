@@ -128,7 +128,9 @@ def test_submit_returns_201_detail_in_order(service: Service) -> None:
         assert job["actual_samples"] == job["estimated_samples"]
         assert _aware(job["completed"]) >= _aware(job["created"])
     # exact estimates: the net balance change equals the frames rendered
-    assert client.get("/api/account/").json() == {
+    account = client.get("/api/account/").json()
+    assert account.pop("result_bytes") > 0  # disk use of the three result zips
+    assert account == {
         "username": client.username,  # type: ignore[attr-defined]
         "sample_balance": 94,
         "reserved_samples": 0,

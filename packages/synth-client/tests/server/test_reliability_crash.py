@@ -75,7 +75,7 @@ def test_crashing_generator_fails_job_and_returns_reservation(
     assert detail["actual_samples"] == 0
     assert client.get("/api/account/").json() == {
         "username": client.get("/api/account/").json()["username"],
-        "sample_balance": 50, "reserved_samples": 0, "samples_rendered_total": 0,
+        "sample_balance": 50, "reserved_samples": 0, "samples_rendered_total": 0, "result_bytes": 0,
     }  # fmt: skip
 
     dying = client.post("/api/batch/", json=batch_body(1, generator="crash-test-v0.1.0", mode="exit")).json()

@@ -1,9 +1,9 @@
-"""Client commands of ``opsin-synth`` (§9): ``generators``, ``submit``, ``status``, ``download``, ``workflow create``.
+"""Client commands of ``opsin-synth``: ``generators``, ``submit``, ``status``, ``download``, ``workflow create``.
 
 :func:`register` adds them to a click group. The server and token come from the group's context object
 (``ctx.obj["server"]``/``["token"]``, set by the global ``--server``/``--token`` options) or, when the group has
-none, from ``OPSIN_SYNTH_SERVER``/``OPSIN_SYNTH_TOKEN``. Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found,
-5 insufficient samples, 6 timeout.
+none, from ``OPSIN_SYNTH_SERVER``/``OPSIN_SYNTH_TOKEN``. Errors carry their exit code (an HTTP refusal picks it
+from its status: 401/403 authentication, 404 not found, 402 insufficient samples); the group prints one line.
 """
 
 from __future__ import annotations
@@ -13,75 +13,47 @@ import functools
 import json
 import os
 import typing as t
+import uuid
 from pathlib import Path
 
 import click
 import httpx
 
-from opsin.synth.errors import (
-    ApiError,
-    BatchTimeoutError,
-    InsufficientSamplesError,
-    ParameterValidationError,
-    PreviewNotSupportedError,
-    SessionInitializationError,
-    SynthError,
-)
+from opsin.core import CliError, ExitCode
 
 if t.TYPE_CHECKING:
     from opsin.synth.session import Session
 
-__all__ = ["ClientCliError", "parse_csv_params", "register"]
+__all__ = ["parse_csv_params", "register"]
 
-EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_INSUFFICIENT, EXIT_TIMEOUT = 1, 2, 3, 4, 5, 6
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f"}
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 
-class ClientCliError(click.ClickException):
-    """``Error: <message>`` with one of the documented exit codes."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]
-
-
-def _exit_code_for(exc: Exception) -> int:
-    if isinstance(exc, InsufficientSamplesError):
-        return EXIT_INSUFFICIENT
-    if isinstance(exc, BatchTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(exc, SessionInitializationError):
-        text = str(exc)
-        return EXIT_AUTH if "Invalid token" in text else EXIT_NOT_FOUND if "Invalid generator" in text else EXIT_ERROR
-    if isinstance(exc, ApiError):
-        if exc.status_code in (401, 403):
-            return EXIT_AUTH
-        if exc.status_code == 404:
-            return EXIT_NOT_FOUND
-    if isinstance(exc, PreviewNotSupportedError | ParameterValidationError):
-        return EXIT_USAGE
-    return EXIT_ERROR
-
-
 def _errors_to_exit_codes(func: F) -> F:
+    """Name the server in transport failures (the group turns every other error into its line and code)."""
+
     @functools.wraps(func)
     def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
         try:
             return func(*args, **kwargs)
-        except click.ClickException:
-            raise
         except httpx.TransportError as exc:
             try:
                 where = str(exc.request.url)
             except RuntimeError:  # no request attached
                 where = "the service"
-            raise ClientCliError(f"cannot reach {where}: {exc}", EXIT_ERROR) from None
-        except (SynthError, OSError) as exc:
-            raise ClientCliError(str(exc).strip(), _exit_code_for(exc)) from None
+            raise CliError(f"cannot reach {where}: {exc} (is `opsin-synth serve` running? see --server)") from None
 
     return t.cast(F, wrapper)
+
+
+def _batch_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        msg = f"{value!r} is not a batch id (a UUID such as 0b5e0c0e-5c39-4f0a-9d43-6d8c3bb1f3a2)"
+        raise click.BadParameter(msg) from None
 
 
 def _settings(ctx: click.Context) -> tuple[str | None, str]:
@@ -91,7 +63,7 @@ def _settings(ctx: click.Context) -> tuple[str | None, str]:
     token = obj.get("token") or os.environ.get("OPSIN_SYNTH_TOKEN") or ""
     if not token:
         msg = "no API token: pass --token or set OPSIN_SYNTH_TOKEN"
-        raise ClientCliError(msg, EXIT_AUTH)
+        raise CliError(msg, ExitCode.AUTH)
     return server, token
 
 
@@ -223,7 +195,7 @@ def submit_command(
         click.echo(str(estimate))
         return
     if not yes and not click.confirm("Submit?", default=False, err=True):
-        raise ClientCliError("not submitted", EXIT_ERROR)
+        raise CliError("not submitted (answer y, or pass --yes)", ExitCode.ERROR)
     batch = sesh.submit(jobs, is_preview=preview, batch_name=batch_name or None, random_sample=random_sample)
     click.echo(batch.batch_id)
 
@@ -236,7 +208,7 @@ def _batch(ctx: click.Context, batch_id: str) -> t.Any:
 
 
 @click.command("status")
-@click.argument("batch_id")
+@click.argument("batch_id", callback=_batch_id)
 @click.option("--watch", is_flag=True, help="Wait until every job is finished (progress bar).")
 @click.option("--timeout", type=float, default=None, help="With --watch: give up after this many seconds (exit 6).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON.")
@@ -260,13 +232,14 @@ def status_command(ctx: click.Context, batch_id: str, watch: bool, timeout: floa
 
 
 @click.command("download")
-@click.argument("batch_id")
+@click.argument("batch_id", callback=_batch_id)
 @click.option(
-    "--out",
+    "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Batch folder (default downloads/<batch name>/batch_ID_<id>/).",
 )
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Parallel downloads.")
 @click.option("--wait", is_flag=True, help="Wait for every job to finish first.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds (exit 6).")
 @click.option("--overwrite", is_flag=True, help="Replace jobs already downloaded.")
@@ -276,7 +249,8 @@ def status_command(ctx: click.Context, batch_id: str, watch: bool, timeout: floa
 def download_command(
     ctx: click.Context,
     batch_id: str,
-    out: Path | None,
+    out_dir: Path | None,
+    workers: int,
     wait: bool,
     timeout: float | None,
     overwrite: bool,
@@ -288,8 +262,8 @@ def download_command(
     batch = _batch(ctx, batch_id)
     if wait:
         batch.await_completion(polling_interval=1.0, timeout=timeout, progress=not quiet)
-    target = out if out is not None else batch_download_folder("downloads", batch)
-    complete = batch.download(target, overwrite=overwrite, quiet=quiet)
+    target = out_dir if out_dir is not None else batch_download_folder("downloads", batch)
+    complete = batch.download(target, overwrite=overwrite, quiet=quiet, max_workers=workers)
     state = "complete" if complete else "jobs still in progress; run again later"
     click.echo(f"batch {batch_id} -> {target} ({state})")
 
@@ -329,7 +303,7 @@ def workflow_create_command(
     server = obj.get("server") or os.environ.get("OPSIN_SYNTH_SERVER") or None
     token = obj.get("token") or os.environ.get("OPSIN_SYNTH_TOKEN") or None
     if embed_token and not token:
-        raise ClientCliError("--embed-token needs a token: pass --token or set OPSIN_SYNTH_TOKEN", EXIT_AUTH)
+        raise CliError("--embed-token needs a token: pass --token or set OPSIN_SYNTH_TOKEN", ExitCode.AUTH)
     if kind == "submit":
         if not generator:
             raise click.UsageError("workflow create submit needs --generator")

@@ -10,15 +10,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
 
 from opsin.core import get_logger
 
+if TYPE_CHECKING:
+    from opsin.synth.errors import ApiError
+
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "api_error",
     "DEFAULT_SERVER",
     "READ_TIMEOUT_S",
     "RETRY_STATUSES",
@@ -32,6 +36,8 @@ __all__ = [
     "resolve_server",
     "url_for",
 ]
+
+E = TypeVar("E", bound="ApiError")
 
 _log = get_logger("opsin.synth")
 
@@ -172,3 +178,27 @@ def error_detail(response: httpx.Response) -> tuple[str, Any]:
         return (detail if isinstance(detail, str) else str(detail)), body
     text = body if isinstance(body, str) else str(body)
     return text[:500], body
+
+
+def api_error(cls: type[E], what: str, response: httpx.Response, server: str, **extra: Any) -> E:
+    """The one translation of an error response into an exception: ``cls`` carrying status, request and detail.
+
+    Args:
+        cls: an :class:`~opsin.synth.errors.ApiError` subclass.
+        what: the operation, e.g. ``"Reading batch <id>"``.
+        response: the error response.
+        server: the service URL (named in the message).
+        **extra: further constructor arguments of ``cls`` (e.g. ``required``/``available``).
+    """
+    detail, body = error_detail(response)
+    request = response.request
+    message = f"{what} failed on {server}: HTTP {response.status_code}: {detail}"
+    return cls(
+        message,
+        status_code=response.status_code,
+        method=request.method,
+        url=str(request.url),
+        detail=detail,
+        body=body,
+        **extra,
+    )

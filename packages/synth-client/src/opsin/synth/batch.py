@@ -13,9 +13,9 @@ import httpx
 
 from opsin.core import get_logger, progress
 from opsin.synth import api
-from opsin.synth._http import error_detail, make_client, resolve_server
+from opsin.synth._http import api_error, make_client, resolve_server
 from opsin.synth.data_structures import CompletedJob, JobType, ValidCompletedJob
-from opsin.synth.errors import ApiError, BatchRetrievalError, BatchTimeoutError, JobRetrievalError
+from opsin.synth.errors import BatchRetrievalError, BatchTimeoutError, JobRetrievalError
 
 __all__ = ["Batch", "batch_from_detail"]
 
@@ -30,19 +30,6 @@ def _frozen_jobs(jobs: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[
 
 def _name(value: object) -> str:
     return "" if value is None else str(value)
-
-
-def _retrieval_error(cls: type[ApiError], what: str, response: httpx.Response, server: str) -> ApiError:
-    detail, body = error_detail(response)
-    msg = f"{what} failed on {server}: HTTP {response.status_code}: {detail}"
-    return cls(
-        msg,
-        status_code=response.status_code,
-        method=response.request.method,
-        url=str(response.request.url),
-        detail=detail,
-        body=body,
-    )
 
 
 @attrs.frozen(eq=False)
@@ -82,7 +69,7 @@ class Batch:
         client = http_client or make_client()
         response = api.get_batch(token, str(batch_id), resolved, client=client)
         if response.status_code != 200:
-            raise _retrieval_error(BatchRetrievalError, f"Reading batch {batch_id}", response, resolved)
+            raise api_error(BatchRetrievalError, f"Reading batch {batch_id}", response, resolved)
         return batch_from_detail(token, response.json(), resolved, client)
 
     # -- static information ----------------------------------------------------------------------------------
@@ -117,7 +104,7 @@ class Batch:
         """
         response = api.get_batch(self.token, self.batch_id, self.server, client=self.http_client)
         if response.status_code != 200:
-            raise _retrieval_error(BatchRetrievalError, f"Reading batch {self.batch_id}", response, self.server)
+            raise api_error(BatchRetrievalError, f"Reading batch {self.batch_id}", response, self.server)
         return dict(response.json())
 
     def get_batch_summary_data(self) -> dict[str, Any]:
@@ -128,9 +115,7 @@ class Batch:
         """
         response = api.get_batch_summary(self.token, self.batch_id, self.server, client=self.http_client)
         if response.status_code != 200:
-            raise _retrieval_error(
-                BatchRetrievalError, f"Reading the summary of batch {self.batch_id}", response, self.server
-            )
+            raise api_error(BatchRetrievalError, f"Reading the summary of batch {self.batch_id}", response, self.server)
         return dict(response.json())
 
     def get_job_summary_data(self, job_id: str) -> dict[str, Any]:
@@ -251,7 +236,7 @@ class Batch:
         """
         response = api.post_batch_cancel(self.token, self.batch_id, self.server, client=self.http_client)
         if response.status_code != 200:
-            raise _retrieval_error(BatchRetrievalError, f"Cancelling batch {self.batch_id}", response, self.server)
+            raise api_error(BatchRetrievalError, f"Cancelling batch {self.batch_id}", response, self.server)
         return dict(response.json())
 
 

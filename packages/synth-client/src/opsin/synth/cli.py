@@ -1,50 +1,55 @@
-"""The ``opsin-synth`` command line (§9): ``serve``, ``admin create-user``, ``demo`` and the client commands.
+"""The ``opsin-synth`` command line: ``serve``, ``demo``, ``admin ...`` and the client commands.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 insufficient samples, 6 timeout.
+It follows the opsin command-line convention (:class:`opsin.core.OpsinGroup`): ``--log-level``, ``--debug`` and
+``--version`` on every command, one ``Error: ...`` line on failure, and the exit codes of :class:`opsin.core.ExitCode`
+(0 ok, 1 error, 2 usage or bad input, 3 authentication, 4 not found, 5 insufficient samples, 6 timeout).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 import typing as t
 from pathlib import Path
 
 import click
 
+from opsin.core import CliError, ExitCode, OpsinGroup
 from opsin.synth import __version__
+from opsin.synth._admin_cli import admin, require_server
 from opsin.synth._client_cli import register as register_client_commands
 
 __all__ = ["EXIT_AUTH", "EXIT_ERROR", "EXIT_INSUFFICIENT", "EXIT_NOT_FOUND", "EXIT_TIMEOUT", "CliError", "cli", "main"]
 
-EXIT_ERROR = 1
-EXIT_AUTH = 3
-EXIT_NOT_FOUND = 4
-EXIT_INSUFFICIENT = 5
-EXIT_TIMEOUT = 6
-
-_SERVER_HINT = "the service needs the [server] extra: pip install 'opsin-synth-client[server]'"
-
-
-class CliError(click.ClickException):
-    """A failure reported as ``Error: <message>`` with one of the documented exit codes."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]
+# the package's former names of the shared exit codes
+EXIT_ERROR = ExitCode.ERROR
+EXIT_AUTH = ExitCode.AUTH
+EXIT_NOT_FOUND = ExitCode.NOT_FOUND
+EXIT_INSUFFICIENT = ExitCode.INSUFFICIENT_SAMPLES
+EXIT_TIMEOUT = ExitCode.TIMEOUT
 
 
-def _require_server() -> None:
-    try:
-        import fastapi  # noqa: F401
-        import sqlalchemy  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise CliError(f"{_SERVER_HINT} ({exc.name} is missing)") from None
+_HELP = """Synthetic-data generation: run the self-hosted service, manage it, and use it.
+
+\b
+Start a service and give someone access:
+  opsin-synth serve --data-dir ./synth-data
+  opsin-synth admin create-user alice --samples 10000 --data-dir ./synth-data
+Try everything end to end on a temporary service:
+  opsin-synth demo --out-dir ./demo
+Render and fetch a batch as that user:
+  export OPSIN_SYNTH_TOKEN=<token>
+  opsin-synth submit --generator shapes-v0.1.0 --params jobs.json --yes
+  opsin-synth download <batch id> --wait --out-dir ./batch
+
+Exit codes: 0 ok, 1 error, 2 usage or bad input, 3 authentication, 4 not found, 5 insufficient samples,
+6 timeout.
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="opsin-synth")
+@click.group(cls=OpsinGroup, version_text=__version__, help=_HELP)
 @click.option(
     "--server",
     envvar="OPSIN_SYNTH_SERVER",
@@ -55,20 +60,31 @@ def _require_server() -> None:
 @click.option("--token", envvar="OPSIN_SYNTH_TOKEN", default=None, help="API token (env OPSIN_SYNTH_TOKEN).")
 @click.pass_context
 def cli(ctx: click.Context, server: str, token: str | None) -> None:
-    r"""Synthetic-data generation: run the self-hosted service and manage it.
-
-    \b
-    Start a service and give someone access:
-      opsin-synth serve --data-dir ./synth-data
-      opsin-synth admin create-user alice --samples 10000 --data-dir ./synth-data
-    Try everything end to end on a temporary service:
-      opsin-synth demo
-
-    Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 insufficient samples, 6 timeout.
-    """
+    """The ``opsin-synth`` group: keeps ``--server``/``--token`` for the client commands."""
     ctx.ensure_object(dict)
     ctx.obj["server"] = server
     ctx.obj["token"] = token
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before the app starts, so a busy port is one clear error, not a late crash."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        msg = f"--host {host!r} is not a usable address ({exc.strerror})"
+        raise CliError(msg, ExitCode.USAGE) from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        msg = f"port {port} on {host} {reason}; stop the other server or choose another --port"
+        raise CliError(msg, ExitCode.ERROR) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @cli.command()
@@ -86,11 +102,10 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port); run jobs on that cluster.")
 @click.option("--public-url", default=None, help="Base URL put in result links (env OPSIN_SYNTH_PUBLIC_URL).")
 @click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-    help="Logging verbosity.",
+    "--retention-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Delete result zips this many days after their job finished (default: keep forever).",
 )
 def serve(
     host: str,
@@ -100,100 +115,65 @@ def serve(
     workers: int | None,
     scheduler: str | None,
     public_url: str | None,
-    log_level: str,
+    retention_days: float | None,
 ) -> None:
     """Run the generator service (REST API, portal and job dispatcher) in this process.
 
-    Zero configuration: without options it keeps a SQLite database and the results under the data dir.
+    Zero configuration: without options it keeps a SQLite database and the results under the data dir. Log lines
+    follow --log-level (default WARNING; INFO shows each job).
     """
-    _require_server()
+    require_server()
+    import logging
+
     import uvicorn
 
-    from opsin.core import configure_logging
-    from opsin.synth.server.app import create_app
+    from opsin.core import get_logger
+    from opsin.synth._admin_cli import open_app
     from opsin.synth.server.settings import Settings
 
-    configure_logging(log_level.upper())
     settings = Settings.from_env(
-        data_dir, db_url=db_url or "", workers=workers, scheduler=scheduler, public_url=public_url
+        data_dir,
+        db_url=db_url or "",
+        workers=workers,
+        scheduler=scheduler,
+        public_url=public_url,
+        retention_days=retention_days,
     )
-    try:
-        app = create_app(settings)
-    except Exception as exc:
-        raise CliError(f"cannot start the service with database {settings.db_url}: {exc}") from exc
-    click.echo(f"opsin-synth {__version__} serving on http://{host}:{port}/ (data dir {settings.data_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
-
-
-@cli.group()
-def admin() -> None:
-    """Administrative commands working directly on the service database."""
-
-
-@admin.command("create-user")
-@click.argument("username")
-@click.option("--samples", type=int, default=0, show_default=True, help="Initial sample balance.")
-@click.option("--admin", "is_admin", is_flag=True, help="Make the user an administrator.")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data folder of the service (same default as `serve`), whose database is used.",
-)
-@click.option("--db", "db_url", default=None, help="SQLAlchemy database URL (overrides --data-dir's database).")
-def create_user_command(username: str, samples: int, is_admin: bool, data_dir: Path | None, db_url: str | None) -> None:
-    """Create USERNAME and print its new API token (alone on the last line; shown only once)."""
-    _require_server()
-    from opsin.synth.server.accounting import create_user
-    from opsin.synth.server.models import Database
-    from opsin.synth.server.settings import default_data_dir, default_db_url
-
-    if db_url is None:
-        folder = (data_dir or default_data_dir()).expanduser().resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        db_url = default_db_url(folder)
-    db = Database(db_url)
-    try:
-        db.create_all()
-        token = create_user(db, username, samples, is_admin=is_admin)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.dispose()
-    kind = "admin user" if is_admin else "user"
-    click.echo(f"Created {kind} {username!r} with {samples} samples. Token (shown once):")
-    click.echo(token)
+    sock = _bind(host, port)
+    app = open_app(settings)
+    level = logging.getLevelName(get_logger("opsin").getEffectiveLevel()).lower()
+    level = level if level in ("debug", "info", "warning", "error", "critical") else "warning"
+    shown = sock.getsockname()[1]
+    click.echo(f"opsin-synth {__version__} serving on http://{host}:{shown}/ (data dir {settings.data_dir})", err=True)
+    config = uvicorn.Config(app, log_level=level, access_log=level == "debug", timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @cli.command()
 @click.option(
-    "--out",
+    "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("opsin-synth-demo"),
     show_default=True,
-    help="Folder receiving the downloaded results.",
+    help="Folder receiving the results (one folder per batch) and the demo service's data dir.",
 )
-@click.option("--keep-server", is_flag=True, help="Keep the temporary service running until Ctrl-C afterwards.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Give up after this many seconds.")
-def demo(out: Path, keep_server: bool, timeout: float) -> None:
-    """Run the whole service end to end on a temporary data dir, with no configuration.
+@click.option("--keep-server", is_flag=True, help="Keep the demo service running until Ctrl-C afterwards.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="Give up after this many seconds (exit 6).")  # fmt: skip
+def demo(out_dir: Path, keep_server: bool, timeout: float) -> None:
+    """Run the whole service end to end with no configuration.
 
-    Starts the service on a free 127.0.0.1 port, creates a user, submits 4 `shapes-v0.1.0` scenes and 2 short
-    `visionfit-v0.4.0` videos at 128x128 over HTTP, waits, downloads and safely extracts the results into --out.
+    Starts the service on a free 127.0.0.1 port with its data dir in OUT_DIR/service-data, creates a user, submits
+    4 `shapes-v0.1.0` scenes and 2 short `visionfit-v0.4.0` videos at 128x128, waits, and downloads the results
+    into OUT_DIR. It ends by printing how to look at them in the portal.
     """
-    _require_server()
-    from opsin.synth.server._demo import DemoTimeoutError, run_demo
+    require_server()
+    from opsin.synth.server._demo import run_demo
 
-    try:
-        summary = run_demo(out, keep_server=keep_server, timeout=timeout, echo=click.echo)
-    except DemoTimeoutError as exc:
-        raise CliError(str(exc), EXIT_TIMEOUT) from None
-    except RuntimeError as exc:
-        raise CliError(str(exc)) from None
-    click.echo(summary)
+    click.echo(run_demo(out_dir, keep_server=keep_server, timeout=timeout, echo=click.echo))
 
 
-# client commands (generators, submit, status, download, workflow) live in their own module
+cli.add_command(admin)
 register_client_commands(cli)
 
 

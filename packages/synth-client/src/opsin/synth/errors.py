@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsin.core import OpsinError
+from opsin.core import ExitCode, OpsinError
 
 __all__ = [
     "ApiError",
+    "exit_code_for_status",
     "AvailableGeneratorRetrievalError",
     "BatchEstimationError",
     "BatchJobTypeError",
@@ -60,8 +61,34 @@ class SynthError(OpsinError):
     """Base class of every opsin-synth-client error."""
 
 
+def exit_code_for_status(status_code: int | None) -> int:
+    """The command-line exit code for an HTTP status the service answered (``None``: no answer at all)."""
+    if status_code in (401, 403):
+        return ExitCode.AUTH
+    if status_code in (404, 410):
+        return ExitCode.NOT_FOUND
+    if status_code == 402:
+        return ExitCode.INSUFFICIENT_SAMPLES
+    if status_code in (400, 413, 422):
+        return ExitCode.USAGE
+    return ExitCode.ERROR
+
+
 class SessionInitializationError(SynthError):
-    """A `Session` could not be created (server unreachable, bad token, unknown generator)."""
+    """A `Session` could not be created (server unreachable, bad token, unknown generator).
+
+    Attributes:
+        status_code: HTTP status of the refusal (``None`` when the server was not reached).
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def exit_code(self) -> int:
+        """Command-line exit code chosen by the HTTP status."""
+        return exit_code_for_status(self.status_code)
 
 
 class ParameterValidationError(SynthError, ValueError):
@@ -141,6 +168,11 @@ class ApiError(SynthError):
         self.url = url
         self.detail = detail
         self.body = body
+
+    @property
+    def exit_code(self) -> int:
+        """Command-line exit code chosen by the HTTP status."""
+        return exit_code_for_status(self.status_code)
 
 
 class BatchSubmissionError(ApiError):

@@ -18,7 +18,7 @@ import httpx
 
 from opsin.core import get_logger
 from opsin.synth import _validation, api
-from opsin.synth._http import error_detail, make_client, resolve_server
+from opsin.synth._http import api_error, error_detail, make_client, resolve_server
 from opsin.synth.batch import Batch, batch_from_detail
 from opsin.synth.errors import (
     ApiError,
@@ -40,20 +40,6 @@ __all__ = ["Session", "get_available_generators"]
 _log = get_logger("opsin.synth")
 
 
-def _api_error(cls: type[ApiError], what: str, response: httpx.Response, server: str) -> ApiError:
-    detail, body = error_detail(response)
-    request = response.request
-    msg = f"{what} failed on {server}: HTTP {response.status_code}: {detail}"
-    return cls(
-        msg,
-        status_code=response.status_code,
-        method=request.method,
-        url=str(request.url),
-        detail=detail,
-        body=body,
-    )
-
-
 def get_available_generators(
     token: str, server: str | None = None, *, http_client: httpx.Client | None = None
 ) -> list[str]:
@@ -65,7 +51,7 @@ def get_available_generators(
     resolved = resolve_server(server)
     response = api.get_all_generator_data(token, resolved, client=http_client)
     if response.status_code != 200:
-        raise _api_error(AvailableGeneratorRetrievalError, "Listing generators", response, resolved)
+        raise api_error(AvailableGeneratorRetrievalError, "Listing generators", response, resolved)
     return [str(item["name"]) for item in response.json()]
 
 
@@ -110,16 +96,17 @@ class Session:
         except httpx.TransportError as exc:
             msg = f"Could not reach the service at {self.server}: {exc}"
             raise SessionInitializationError(msg) from exc
-        if response.status_code in (401, 403):
-            msg = f"Invalid token (HTTP {response.status_code} from {self.server})"
-            raise SessionInitializationError(msg)
-        if response.status_code == 404:
+        status = response.status_code
+        if status in (401, 403):
+            msg = f"Invalid token (HTTP {status} from {self.server})"
+            raise SessionInitializationError(msg, status_code=status)
+        if status == 404:
             msg = f"Invalid generator name {self.generator} (not offered by {self.server})"
-            raise SessionInitializationError(msg)
-        if response.status_code != 200:
+            raise SessionInitializationError(msg, status_code=status)
+        if status != 200:
             detail, _ = error_detail(response)
-            msg = f"Could not load generator {self.generator} from {self.server}: HTTP {response.status_code}: {detail}"
-            raise SessionInitializationError(msg)
+            msg = f"Could not load generator {self.generator} from {self.server}: HTTP {status}: {detail}"
+            raise SessionInitializationError(msg, status_code=status)
         self._generator_info = response.json()
 
     # -- schema ---------------------------------------------------------------------------------------------------
@@ -171,15 +158,13 @@ class Session:
         return {**self.random_job(), **job_params}
 
     def sample_input(self, *, rng: RandomLike | None = None, **overrides: Any) -> dict[str, Any]:
-        """One job dict: ``overrides`` kept, everything else sampled (VisionFit joint rules for ``*visionfit*``).
+        """One job dict: ``overrides`` kept (validated), everything else drawn uniformly from the schema.
+
+        :class:`~opsin.synth.visionfit.api.VisionFitSession` applies the VisionFit joint rules instead.
 
         Raises:
             ParameterValidationError: unknown key or bad value among ``overrides``.
         """
-        if "visionfit" in self.generator:
-            from opsin.synth.visionfit.sampling import sample_input as visionfit_sample_input
-
-            return visionfit_sample_input(self, rng=rng, **overrides)
         return sample_input(self.parameter_info, rng, **overrides)
 
     def validate_job_params(self, job_params: Sequence[Mapping[str, Any]]) -> list[str | None]:
@@ -224,7 +209,7 @@ class Session:
             self.token, self._body(jobs, is_preview, batch_name), self._server, client=self._client
         )
         if response.status_code != 200:
-            raise _api_error(BatchEstimationError, f"Estimating {len(jobs)} jobs", response, self._server)
+            raise api_error(BatchEstimationError, f"Estimating {len(jobs)} jobs", response, self._server)
         return [int(n) for n in response.json()]
 
     def submit(
@@ -266,22 +251,18 @@ class Session:
             msg = f"Submitting {len(jobs)} jobs to {self._server} failed: {exc} (Idempotency-Key {key})"
             raise BatchSubmissionError(msg, method="POST", url=f"{self._server}api/batch/") from exc
         if response.status_code == 402:
-            detail, body = error_detail(response)
-            required = int(body.get("required", -1)) if isinstance(body, dict) else -1
-            available = int(body.get("available", -1)) if isinstance(body, dict) else -1
-            msg = f"Insufficient samples on {self._server}: {detail}"
-            raise InsufficientSamplesError(
-                msg,
-                required=required,
-                available=available,
-                status_code=402,
-                method="POST",
-                url=str(response.request.url),
-                detail=detail,
-                body=body,
+            body = error_detail(response)[1]
+            numbers = body if isinstance(body, dict) else {}
+            raise api_error(
+                InsufficientSamplesError,
+                f"Submitting {len(jobs)} jobs (insufficient samples)",
+                response,
+                self._server,
+                required=int(numbers.get("required", -1)),
+                available=int(numbers.get("available", -1)),
             )
         if response.status_code != 201:
-            error = _api_error(BatchSubmissionError, f"Submitting {len(jobs)} jobs", response, self._server)
+            error = api_error(BatchSubmissionError, f"Submitting {len(jobs)} jobs", response, self._server)
             errors = error.body.get("errors") if isinstance(error.body, dict) else None
             if errors:
                 listed = "".join(f"\njob param index {i}: {e}" for i, e in enumerate(errors) if e)
@@ -307,7 +288,7 @@ class Session:
         start = end - dt.timedelta(days=n_days)
         response = api.get_batch_list(self.token, start, end, self._server, client=self._client)
         if response.status_code != 200:
-            raise _api_error(BatchListRetrievalError, "Listing batches", response, self._server)
+            raise api_error(BatchListRetrievalError, "Listing batches", response, self._server)
         out = []
         for item in reversed(response.json()):
             entry = dict(item)
@@ -328,7 +309,7 @@ class Session:
             self.token, end - dt.timedelta(days=n_days), end, self._server, client=self._client
         )
         if response.status_code != 200:
-            raise _api_error(UsageStatsRetrievalError, "Reading usage", response, self._server)
+            raise api_error(UsageStatsRetrievalError, "Reading usage", response, self._server)
         return dict(response.json())
 
     def get_account(self) -> dict[str, Any]:
@@ -339,7 +320,7 @@ class Session:
         """
         response = api.get_account(self.token, self._server, client=self._client)
         if response.status_code != 200:
-            raise _api_error(ApiError, "Reading the account", response, self._server)
+            raise api_error(ApiError, "Reading the account", response, self._server)
         return dict(response.json())
 
     # -- reruns and sweeps ---------------------------------------------------------------------------------------
@@ -348,13 +329,8 @@ class Session:
         fetch = api.get_job_preview if is_preview else api.get_job_run
         response = fetch(self.token, job_id, self._server, client=self._client)
         kind = "preview" if is_preview else "video"
-        if response.status_code == 404:
-            msg = f"No {kind} job {job_id} for this user on {self._server}"
-            raise JobRetrievalError(
-                msg, status_code=404, method="GET", url=str(response.request.url), detail=error_detail(response)[0]
-            )
         if response.status_code != 200:
-            raise _api_error(JobRetrievalError, f"Reading {kind} job {job_id}", response, self._server)
+            raise api_error(JobRetrievalError, f"Reading {kind} job {job_id}", response, self._server)
         return dict(response.json()["param_values"])
 
     def _check_override_keys(self, override_params: Sequence[Mapping[str, Any]]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -280,8 +280,17 @@ def _check_limits(given: dict[str, Any], settings: Settings) -> str | None:
     return "\n\nLimit violations:\n" + "".join(f"{line}\n" for line in lines) if lines else None
 
 
-def create_batch(session: Session, prepared: PreparedBatch, owner_id: str) -> tuple[Batch, list[Job]]:
-    """Reserve the batch's samples and insert it with its jobs, in the caller's transaction.
+def create_batch(
+    session: Session, prepared: PreparedBatch, owner_id: str, into: Batch | None = None
+) -> tuple[Batch, list[Job]]:
+    """Reserve the jobs' samples and insert them, in the caller's transaction.
+
+    Args:
+        session: the write session.
+        prepared: the validated jobs.
+        owner_id: their owner.
+        into: an existing batch of the owner to append the jobs to (same generator and job type); ``None``
+            creates a new batch.
 
     Raises:
         ServiceHTTPError: 402 when the balance does not cover the estimate (nothing is created).
@@ -295,21 +304,27 @@ def create_batch(session: Session, prepared: PreparedBatch, owner_id: str) -> tu
         )
         raise ServiceHTTPError(402, detail, code="insufficient_samples", required=required, available=available)
     created = utcnow()
-    batch = Batch(
-        id=new_id(),
-        owner_id=owner_id,
-        name=prepared.name,
-        generator=prepared.generator,
-        is_preview=prepared.is_preview,
-        created=created,
-    )
-    session.add(batch)
+    if into is None:
+        batch = Batch(
+            id=new_id(),
+            owner_id=owner_id,
+            name=prepared.name,
+            generator=prepared.generator,
+            is_preview=prepared.is_preview,
+            created=created,
+        )
+        session.add(batch)
+        first = 0
+    else:
+        batch = into
+        last = session.scalar(select(func.max(Job.position)).where(Job.batch_id == batch.id))
+        first = 0 if last is None else int(last) + 1
     jobs = [
         Job(
             id=job.id,
             batch_id=batch.id,
             owner_id=owner_id,
-            position=position,
+            position=first + index,
             generator=prepared.generator,
             is_preview=prepared.is_preview,
             params=job.params,
@@ -319,7 +334,7 @@ def create_batch(session: Session, prepared: PreparedBatch, owner_id: str) -> tu
             estimated_samples=job.estimate,
             created=created,
         )
-        for position, job in enumerate(prepared.jobs)
+        for index, job in enumerate(prepared.jobs)
     ]
     session.add_all(jobs)
     session.flush()

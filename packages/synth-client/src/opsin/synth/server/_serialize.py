@@ -9,12 +9,17 @@ from typing import Any
 from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus
 from opsin.synth.server.signing import signed_result_url
 
-__all__ = ["batch_detail", "batch_summary", "isoformat", "job_object", "result_url"]
+__all__ = ["batch_detail", "batch_summary", "display_time", "isoformat", "job_object", "result_url"]
 
 
 def isoformat(value: dt.datetime | None) -> str | None:
     """ISO 8601 with UTC offset, or ``None``."""
     return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+def display_time(value: dt.datetime | None) -> str:
+    """A timestamp for people (portal pages): UTC to the second, e.g. ``2026-12-03 19:58:01 UTC``."""
+    return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def result_url(job: Job, base_url: str, secret: str, ttl_s: int) -> str | None:
@@ -40,6 +45,7 @@ def job_object(job: Job, url: str | None) -> dict[str, Any]:
         "estimated_samples": job.estimated_samples,
         "actual_samples": job.actual_samples,
         "error": job.error,
+        "result_purged": isoformat(job.purged),
     }
 
 

@@ -10,14 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from opsin.synth.server.models import FINISHED_STATES, Database, Job, User, hash_token, utcnow
+from opsin.synth.server.models import FINISHED_STATES, Database, Job, JobStatus, User, hash_token, utcnow
 
-__all__ = ["account_summary", "create_user", "reserve_samples", "settle_job", "usage_counts"]
+__all__ = [
+    "account_summary",
+    "create_user",
+    "disk_use",
+    "purge_expired_results",
+    "reserve_samples",
+    "settle_job",
+    "usage_counts",
+]
 
 
 def create_user(db: Database, username: str, samples: int = 0, *, is_admin: bool = False) -> str:
@@ -116,7 +125,40 @@ def account_summary(session: Session, user: User) -> dict[str, Any]:
         "sample_balance": int(balance or 0),
         "reserved_samples": int(reserved or 0),
         "samples_rendered_total": int(rendered or 0),
+        "result_bytes": disk_use(session, user.id),
     }
+
+
+def disk_use(session: Session, user_id: str) -> int:
+    """Bytes of result zips the user's jobs keep on the service's disk (purged results excluded)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Job.result_bytes), 0)).where(
+            Job.owner_id == user_id, Job.status == JobStatus.SUCCEEDED, Job.purged.is_(None)
+        )
+    )
+    return int(total or 0)
+
+
+def purge_expired_results(db: Database, retention_days: float, now: dt.datetime | None = None) -> int:
+    """Delete the result zips of jobs finished more than ``retention_days`` ago; returns how many.
+
+    Each job is marked ``purged`` (its result URL then answers 404 saying so); balances and usage are untouched.
+    """
+    cutoff = (now or utcnow()) - dt.timedelta(days=retention_days)
+    with db.read() as session:
+        expired = session.execute(
+            select(Job.id, Job.result_path).where(
+                Job.status == JobStatus.SUCCEEDED, Job.purged.is_(None), Job.completed < cutoff
+            )
+        ).all()
+    for job_id, path in expired:
+        if path:
+            Path(path).unlink(missing_ok=True)
+        with db.write() as session:
+            session.execute(
+                update(Job).where(Job.id == job_id).values(purged=utcnow()).execution_options(synchronize_session=False)
+            )
+    return len(expired)
 
 
 def usage_counts(

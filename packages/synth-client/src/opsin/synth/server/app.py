@@ -8,6 +8,7 @@ field) and the dispatcher's life cycle.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -18,17 +19,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from opsin.core import get_logger
 from opsin.synth import __version__
 from opsin.synth.server._context import ServiceContext, get_context
+from opsin.synth.server._legacy import router as legacy_router
 from opsin.synth.server._responses import NOT_FOUND, ServiceHTTPError, StrictJSONResponse, error_response
 from opsin.synth.server._routes import router as api_router
 from opsin.synth.server.dispatcher import Dispatcher
 from opsin.synth.server.generators import available_generators
 from opsin.synth.server.models import Database, Job, JobStatus
+from opsin.synth.server.portal import html_not_found
 from opsin.synth.server.portal import router as portal_router
 from opsin.synth.server.settings import Settings
 from opsin.synth.server.signing import UrlCheck, check_result_signature
@@ -36,6 +40,13 @@ from opsin.synth.server.signing import UrlCheck, check_result_signature
 __all__ = ["create_app"]
 
 _log = get_logger("opsin.synth.server")
+_SWAGGER_ASSETS_URL = "/api/schema/swagger-ui/assets/"
+# Swagger UI's files come from the fastapi-offline package: the page works without reaching any CDN
+_SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
 _RESULT_NAME = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.zip$")
 
 Scope = MutableMapping[str, Any]
@@ -109,6 +120,34 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(parts[:10]) if parts else "Invalid request."
 
 
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+    "title": "Error",
+}
+
+
+def _document_400(document: dict[str, Any]) -> None:
+    """Say what the service answers: invalid requests are 400 ``{"detail": "..."}``, never FastAPI's 422."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if not isinstance(responses, dict) or "422" not in responses:
+                continue
+            del responses["422"]
+            responses.setdefault(
+                "400",
+                {
+                    "description": "Invalid request (body, parameters or headers); `detail` names the field.",
+                    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                },
+            )
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the service app.
 
@@ -163,8 +202,10 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(400, _validation_detail(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and request.url.path.startswith("/portal/"):
+            return await run_in_threadpool(html_not_found, request)  # people get a page, not JSON
         if exc.status_code == 404:
             detail = NOT_FOUND
         return error_response(exc.status_code, detail, getattr(exc, "headers", None))
@@ -175,6 +216,7 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(500, "Internal server error.")
 
     app.include_router(api_router)
+    app.include_router(legacy_router)
     app.include_router(portal_router)
 
     @app.get("/api/health/", summary="Health", tags=["service"])
@@ -198,6 +240,9 @@ def create_app(settings: Settings) -> FastAPI:
             raise ServiceHTTPError(410, "Result URL expired; fetch a fresh one from the batch summary.")
         with get_context(request).db.read() as session:
             job = session.scalars(select(Job).where(Job.id == job_id)).first()
+        if job is not None and job.purged is not None:
+            when = job.purged.replace(microsecond=0).isoformat()
+            raise ServiceHTTPError(404, f"Result purged on {when} (the service keeps results for a limited time).")
         path = Path(job.result_path) if job is not None and job.result_path else None
         if job is None or job.status != JobStatus.SUCCEEDED or path is None or not path.is_file():
             raise ServiceHTTPError(404, NOT_FOUND)
@@ -214,7 +259,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/schema/swagger-ui/", include_in_schema=False)
     def swagger_ui() -> Response:
-        return get_swagger_ui_html(openapi_url="/api/schema/", title="opsin-synth API")
+        return get_swagger_ui_html(
+            openapi_url="/api/schema/",
+            title="opsin-synth API",
+            swagger_js_url=f"{_SWAGGER_ASSETS_URL}swagger-ui-bundle.js",
+            swagger_css_url=f"{_SWAGGER_ASSETS_URL}swagger-ui.css",
+            swagger_favicon_url=f"{_SWAGGER_ASSETS_URL}favicon.png",
+        )
+
+    @app.get(_SWAGGER_ASSETS_URL + "{name}", include_in_schema=False)
+    def swagger_asset(name: str) -> Response:
+        media = _SWAGGER_ASSETS.get(name)
+        if media is None:
+            raise ServiceHTTPError(404, NOT_FOUND)
+        path = Path(str(importlib.resources.files("fastapi_offline") / "static" / name))
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
@@ -226,6 +285,7 @@ def create_app(settings: Settings) -> FastAPI:
         if app.openapi_schema is None:
             document = original_openapi()
             document.setdefault("servers", [{"url": "/"}])
+            _document_400(document)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import datetime as dt
 import multiprocessing
 import os
 import shutil
@@ -38,7 +39,7 @@ from opsin.synth.server._worker import (
     warm_up,
     work_dir_owner,
 )
-from opsin.synth.server.accounting import settle_job
+from opsin.synth.server.accounting import purge_expired_results, settle_job
 from opsin.synth.server.models import Database, Job, JobStatus, utcnow
 from opsin.synth.server.settings import Settings
 
@@ -84,6 +85,13 @@ class _Running:
     limit_s: float
 
 
+def _aware(value: dt.datetime) -> dt.datetime:
+    # aggregates bypass the column type, so SQLite hands back naive UTC datetimes (or text)
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 def _process_pool(workers: int, service_pid: int, marks_folder: Path) -> cf.Executor:
     # forkserver on Linux (the service runs threads, so plain fork is unsafe), spawn elsewhere; the initializer
     # ties each worker's life to this process and records which job it runs
@@ -115,6 +123,7 @@ class Dispatcher:
         self._executor: cf.Executor | None = None
         self._running: dict[str, _Running] = {}
         self._draining: dict[str, _Running] = {}
+        self._next_purge = 0.0
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -227,6 +236,9 @@ class Dispatcher:
                 self._reap()
                 if not self._stop.is_set():
                     self._claim()
+                if self.settings.retention_days is not None and time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + self.settings.purge_interval_s
+                    purge_expired_results(self.db, self.settings.retention_days)
             except Exception:  # the loop must survive database hiccups; the next round retries
                 _log.exception("dispatcher round failed")
                 time.sleep(0.5)
@@ -259,19 +271,32 @@ class Dispatcher:
             _log.info("job %s (%s) started", job.id, job.generator)
 
     def _next_owner(self, session: Any) -> str | None:
-        """The owner to serve next: fewest running jobs, then the oldest queued job."""
+        """The owner to serve next, round robin: fewest running jobs, then the longest since one of theirs started."""
         queued = session.execute(
             select(Job.owner_id, func.min(Job.created)).where(Job.status == JobStatus.QUEUED).group_by(Job.owner_id)
         ).all()
         if not queued:
             return None
+        owners = [row[0] for row in queued]
         running = dict(
             session.execute(
-                select(Job.owner_id, func.count()).where(Job.status == JobStatus.RUNNING).group_by(Job.owner_id)
+                select(Job.owner_id, func.count())
+                .where(Job.status == JobStatus.RUNNING, Job.owner_id.in_(owners))
+                .group_by(Job.owner_id)
             ).all()
         )
-        owner, _ = min(queued, key=lambda row: (running.get(row[0], 0), row[1], row[0]))
-        return str(owner)
+        last_start = dict(
+            session.execute(
+                select(Job.owner_id, func.max(Job.started)).where(Job.owner_id.in_(owners)).group_by(Job.owner_id)
+            ).all()
+        )
+        never = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+        def turn(row: Any) -> tuple[int, dt.datetime, dt.datetime, str]:
+            started = last_start.get(row[0])
+            return (running.get(row[0], 0), _aware(started) if started else never, _aware(row[1]), str(row[0]))
+
+        return str(min(queued, key=turn)[0])
 
     def _claim_one(self) -> ClaimedJob | None:
         with self.db.read() as session:  # cheap look first: an idle poll takes no write lock

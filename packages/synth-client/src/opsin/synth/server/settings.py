@@ -76,6 +76,8 @@ class Settings:
         poll_interval_s: how often the dispatcher looks for work when nobody wakes it.
         start_dispatcher: run the dispatcher thread (off for pure API tests or admin tools).
         idempotency_ttl_s: how long an ``Idempotency-Key`` is remembered.
+        retention_days: result zips are deleted this many days after their job finished; ``None`` keeps them.
+        purge_interval_s: how often the dispatcher looks for results past their retention.
     """
 
     data_dir: Path = attrs.field(converter=_to_path)
@@ -96,6 +98,8 @@ class Settings:
     poll_interval_s: float = 0.25
     start_dispatcher: bool = True
     idempotency_ttl_s: int = 24 * 3600
+    retention_days: float | None = None
+    purge_interval_s: float = 600.0
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, **overrides: Any) -> Settings:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from opsin.synth.sampling import RandomLike
 from opsin.synth.session import Session
 
 __all__ = ["DEFAULT_GENERATOR", "VisionFitSession"]
@@ -37,3 +40,13 @@ class VisionFitSession(Session):
             msg = f"VisionFitSession needs a VisionFit generator (name containing 'visionfit'), got {generator!r}"
             raise ValueError(msg)
         super().__init__(token, generator, server, http_client=http_client)
+
+    def sample_input(self, *, rng: RandomLike | None = None, **overrides: Any) -> dict[str, Any]:
+        """One job dict drawn by the VisionFit rules: ``overrides`` kept, the rest sampled jointly.
+
+        Raises:
+            ParameterValidationError: unknown key or bad value among ``overrides``.
+        """
+        from opsin.synth.visionfit.sampling import sample_input as visionfit_sample_input
+
+        return visionfit_sample_input(self, rng=rng, **overrides)

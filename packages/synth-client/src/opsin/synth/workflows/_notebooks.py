@@ -163,9 +163,11 @@ def create_submit_notebook(
         _code(
             """
 from opsin.synth import Session
+from opsin.synth.visionfit.api import VisionFitSession
 from opsin.synth.workflows import submit_and_record
 
-sesh = Session(TOKEN, GENERATOR, SERVER)
+# VisionFit generators sample by their joint rules (matching image sizes, exercise categories)
+sesh = (VisionFitSession if "visionfit" in GENERATOR else Session)(TOKEN, GENERATOR, SERVER)
 print(f"{sesh.generator} on {sesh.server}: {len(sesh.parameter_info)} parameters")
 """
         ),

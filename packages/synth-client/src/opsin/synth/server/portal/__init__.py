@@ -1,4 +1,4 @@
-"""The server-rendered user portal (§4.3): login, batches, batch detail, generators and account pages.
+"""The server-rendered user portal: login, batches, batch detail, jobs, generators and account pages.
 
 Plain HTML from Jinja2 templates (autoescaped), no JavaScript. Login exchanges username + token for a signed,
 HttpOnly, SameSite=Lax session cookie; every form carries a CSRF token bound to a value only the browser holds.
@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, quote
 import jinja2
 from fastapi import APIRouter, Request
 from sqlalchemy import select
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from opsin.synth import __version__
 from opsin.synth.errors import UnknownGeneratorError
 from opsin.synth.server._context import ServiceContext, get_context
-from opsin.synth.server._serialize import isoformat, result_url
+from opsin.synth.server._serialize import display_time, result_url
 from opsin.synth.server.accounting import account_summary
 from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus, User, hash_token
 from opsin.synth.server.signing import csrf_matches, csrf_token, make_session_cookie, read_session_cookie
@@ -31,7 +31,9 @@ from opsin.synth.server.users import (
     portal_session_user,
 )
 
-__all__ = ["router"]
+__all__ = ["html_not_found", "router"]
+
+_STATIC = Path(__file__).parent / "static"
 
 SESSION_COOKIE = "opsin_session"
 NONCE_COOKIE = "opsin_csrf"
@@ -49,6 +51,21 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
     undefined=jinja2.StrictUndefined,
 )
+
+
+def _kind(generator: str, is_preview: bool) -> str:
+    """How the portal names a job type: previews, videos (VisionFit) or full jobs (image sets such as shapes)."""
+    if is_preview:
+        return "preview"
+    return "video" if "visionfit" in generator else "full"
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count} bytes"
 
 
 def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -173,9 +190,9 @@ def batches_page(request: Request) -> Response:
                 {
                     "id": batch.id,
                     "name": batch.name,
-                    "created": isoformat(batch.created),
+                    "created": display_time(batch.created),
                     "generator": batch.generator,
-                    "kind": "preview" if batch.is_preview else "video",
+                    "kind": _kind(batch.generator, batch.is_preview),
                     "done": sum(status not in IN_PROGRESS_STATES for status in statuses),
                     "total": len(statuses),
                     "failed": sum(status == JobStatus.FAILED for status in statuses),
@@ -215,12 +232,14 @@ def batch_page(batch_id: str, request: Request) -> Response:
             "actual": job.actual_samples,
             "error": job.error,
             "url": result_url(job, base, ctx.settings.secret_key, ctx.settings.result_url_ttl_s),
+            "purged": display_time(job.purged),
         }
         for job in jobs
     ]
     return _render(
         "batch.html", title=f"Batch {batch.name or batch.id}", user=user, batch=batch, rows=rows,
-        created=isoformat(batch.created), csrf=_session_csrf(ctx, request),
+        created=display_time(batch.created), kind=_kind(batch.generator, batch.is_preview),
+        csrf=_session_csrf(ctx, request),
     )  # fmt: skip
 
 
@@ -247,7 +266,61 @@ def account_page(request: Request) -> Response:
         return _login_redirect(request)
     with ctx.db.read() as session:
         summary = account_summary(session, user)
-    return _render("account.html", title="Account", user=user, account=summary, csrf=_session_csrf(ctx, request))
+    return _render(
+        "account.html", title="Account", user=user, account=summary, disk=_size(summary["result_bytes"]),
+        csrf=_session_csrf(ctx, request),
+    )  # fmt: skip
+
+
+@router.get("/portal/generators/")
+def generators_page(request: Request) -> Response:
+    """Every generator with its description."""
+    ctx = get_context(request)
+    user = _portal_user(request)
+    if user is None:
+        return _login_redirect(request)
+    infos = [generator.describe() for generator in ctx.generators().values()]
+    return _render("generators.html", title="Generators", user=user, generators=infos, csrf=_session_csrf(ctx, request))
+
+
+@router.get("/portal/jobs/")
+def jobs_page(request: Request) -> Response:
+    """The user's most recent jobs across batches."""
+    ctx = get_context(request)
+    user = _portal_user(request)
+    if user is None:
+        return _login_redirect(request)
+    with ctx.db.read() as session:
+        jobs = session.scalars(
+            select(Job).where(Job.owner_id == user.id).order_by(Job.created.desc(), Job.position).limit(500)
+        ).all()
+    rows = [
+        {
+            "id": job.id,
+            "batch_id": job.batch_id,
+            "generator": job.generator,
+            "kind": _kind(job.generator, job.is_preview),
+            "status": _STATUS_TEXT.get(job.status, job.status),
+            "created": display_time(job.created),
+            "estimated": job.estimated_samples,
+            "actual": job.actual_samples,
+        }
+        for job in jobs
+    ]
+    return _render("jobs.html", title="Jobs", user=user, rows=rows, csrf=_session_csrf(ctx, request))
+
+
+@router.get("/portal/static/portal.css")
+def stylesheet() -> Response:
+    """The portal's stylesheet (shipped with the package)."""
+    return FileResponse(
+        _STATIC / "portal.css", media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+    )
+
+
+def html_not_found(request: Request) -> HTMLResponse:
+    """The portal's HTML 404 page (for any unknown ``/portal/`` path)."""
+    return _not_found(request, _portal_user(request))
 
 
 @router.get("/admin/api/batch/{batch_id}/")
