@@ -107,30 +107,30 @@ def _decode_records(records: np.ndarray, out: np.ndarray, loops: int = 0) -> Non
     block = min(n, _DECODE_BLOCK)
     tmp_a = np.empty(block, np.uint32)
     tmp_b = np.empty(block, np.uint32)
-    stamps = np.empty(block, np.int64)
     previous = -1
     for a in range(0, n, _DECODE_BLOCK):
         b = min(a + _DECODE_BLOCK, n)
         w = records[a:b, 1]
-        ta, tb, t = tmp_a[: b - a], tmp_b[: b - a], stamps[: b - a]
+        ta, tb = tmp_a[: b - a], tmp_b[: b - a]
         np.bitwise_and(w, 0x3FFF, out=ta)
         np.left_shift(w, 2, out=tb)  # y (bits 14-27) moves to bits 16-29
         np.bitwise_and(tb, 0x3FFF0000, out=tb)
         np.bitwise_or(ta, tb, out=o32[a:b, 0])
         np.right_shift(w, 28, out=ta)
         np.bitwise_and(ta, 1, out=o32[a:b, 1])
-        np.copyto(t, records[a:b, 0], casting="safe")
-        down = np.flatnonzero(t[1:] < t[:-1]) + 1
-        wraps = [int(i) for i in down[t[down - 1] - t[down] > _HALF]]
-        if previous - t[0] > _HALF:
+        stamps = records[a:b, 0]
+        t = o64[a:b, 1]
+        np.copyto(t, stamps, casting="safe")
+        down = np.flatnonzero(np.less(stamps[1:], stamps[:-1])) + 1
+        wraps = [int(i) for i in down[t[down - 1] - t[down] > _HALF]] if down.size else []
+        if previous - int(stamps[0]) > _HALF:
             wraps.insert(0, 0)
-        previous = int(t[-1])
+        previous = int(stamps[-1])
         if loops:
             t += loops * _WRAP
         for i in wraps:
             t[i:] += _WRAP
             loops += 1
-        np.copyto(o64[a:b, 1], t)
 
 
 class DatReader(EventReader):
