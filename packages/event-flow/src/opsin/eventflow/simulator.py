@@ -2,7 +2,7 @@
 
 Per pixel: log intensity, per-pixel contrast thresholds (drawn once, spread ``sigma_threshold``), optional
 photoreceptor low-pass, leak, threshold crossings with linearly interpolated timestamps, refractory period and shot
-noise (section 8.1 of the specification).
+noise, following ESIM and v2e.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writing one run to mlflow: creation, dataset params, ``results.json`` rules (spec 2.5), artifacts, status.
+"""Writing one run to mlflow: creation, dataset params, ``results.json`` as params and metrics, artifacts, status.
 
 Every write goes through an explicit :class:`mlflow.MlflowClient` by run id and is retried while SQLite is busy.
 """
@@ -218,7 +218,7 @@ def stderr_tail(path: str | os.PathLike[str]) -> str:
 def finalize_run(client: MlflowClient, run_id: str, output_dir: str, result: JobResult) -> str:
     """Log what a finished job left behind and set the run's final status; returns the status.
 
-    ``results.json`` is logged by the 2.5 rules, the output folder becomes the artifact root, the job's
+    ``results.json`` is logged as :func:`results_to_mlflow` says, the output folder becomes the artifact root, the job's
     stdout/stderr go under ``logs/``; a failure adds ``logs/stderr_tail.txt`` and the tags
     ``opsin.iq.returncode``/``opsin.iq.failure``.
     """

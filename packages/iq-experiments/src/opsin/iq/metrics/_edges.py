@@ -1,7 +1,7 @@
 """Edge finding for the sharpness metric: Canny + probabilistic Hough, pieces, directions and patches.
 
-Follows Cenci et al. (2021, Remote Sens. 13:1593) as implemented by the original iquaflow; see the package
-specification, section 4.3, steps 1-3.
+Follows Cenci et al. (2021, Remote Sens. 13:1593) as implemented by the original iquaflow: Canny edges, probabilistic
+Hough segments, then the pieces, their directions and the patches around them that the ESF fit reads.
 """
 
 from __future__ import annotations
