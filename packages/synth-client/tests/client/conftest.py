@@ -15,7 +15,16 @@ import httpx
 import pytest
 
 SECRET = "client-tests-secret-key"
-FIXTURE_BATCH = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "visionfit-v0.4.0-sample"
+# the real-data layer: OPSIN_FIXTURES, else <repo>/../shared/fixtures (this file is <repo>/packages/synth-client/...)
+FIXTURES = Path(os.environ.get("OPSIN_FIXTURES") or Path(__file__).resolve().parents[5] / "shared" / "fixtures")
+FIXTURE_BATCH = FIXTURES / "visionfit-v0.4.0-sample"
+# jobs of the batch rendered by the package's own generator: two labelled videos, three label-less jobs as in the
+# real sample batch (only job.json and timing.json), all ids fixed so failures name the same folders every run
+RENDERED_VIDEOS = {
+    "1a100000-0000-4000-8000-000000000001": {"exercise": "UPPERCUT-LEFT", "frame_rate": 12, "add_wall_art": True},
+    "1a200000-0000-4000-8000-000000000002": {"exercise": "SQUAT-BODYWEIGHT", "frame_rate": 6, "num_reps": 1},
+}
+RENDERED_LABEL_LESS = [f"2b{i}00000-0000-4000-8000-00000000000{i}" for i in range(1, 4)]
 
 
 @attrs.frozen
@@ -96,15 +105,48 @@ def client_env(service: Service, monkeypatch: pytest.MonkeyPatch) -> Service:
     return service
 
 
-@pytest.fixture
-def fixture_batch(tmp_path: Path) -> Path:
-    """A writable copy of the real VisionFit sample batch (skips when the shared fixtures are absent)."""
-    if not FIXTURE_BATCH.is_dir():
-        pytest.skip(f"shared fixture batch missing: {FIXTURE_BATCH}")
+def _render_batch(folder: Path) -> Path:
+    """A VisionFit batch folder rendered by the package's own generator, shaped like the real sample batch."""
+    from opsin.synth.server.generators import get_generator
+
+    generator = get_generator("visionfit-v0.4.0")
+    base = {"num_reps": 1, "image_width": 128, "image_height": 128, "camera_distance": 3.0, "camera_height": 1.0}
+    folder.mkdir(parents=True)
+    (folder / "batch_id.txt").write_text("3c000000-0000-4000-8000-000000000000")
+    for seed, (job_id, overrides) in enumerate(RENDERED_VIDEOS.items()):
+        (folder / job_id).mkdir()
+        generator.run({**generator.defaults(), **base, **overrides}, False, seed, folder / job_id, None)
+    for seed, job_id in enumerate(RENDERED_LABEL_LESS, start=10):
+        job = folder / job_id
+        job.mkdir()
+        generator.run({**generator.defaults(), **base, "num_reps": 1 + seed % 3}, True, seed, job, None)
+        for path in job.iterdir():
+            if path.name not in ("job.json", "timing.json"):
+                path.unlink()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rendered_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rendered batch, made once per session (copy it before writing into it)."""
+    pytest.importorskip("cv2", reason="rendering needs the [server] extra")
+    return _render_batch(tmp_path_factory.mktemp("rendered") / "batch")
+
+
+@pytest.fixture(params=["rendered", "real"])
+def fixture_batch(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A writable VisionFit batch folder: rendered here (runs everywhere), then the real sample batch (the
+    real-data layer, found through ``OPSIN_FIXTURES``; skipped when absent)."""
     import shutil
 
+    if request.param == "rendered":
+        source = request.getfixturevalue("rendered_batch")
+    else:
+        source = FIXTURE_BATCH
+        if not source.is_dir():
+            pytest.skip(f"real fixture batch not found at {source} (set OPSIN_FIXTURES to the fixtures folder)")
     target = tmp_path / "fixture-batch"
-    shutil.copytree(FIXTURE_BATCH, target)
+    shutil.copytree(source, target)
     for path in [target, *target.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
     return target

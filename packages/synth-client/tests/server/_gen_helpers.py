@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-FIXTURES = Path(__file__).resolve().parents[5] / "shared" / "fixtures"
+# the real-data layer: OPSIN_FIXTURES, else <repo>/../shared/fixtures (this file is in <repo>/packages/...)
+FIXTURES = Path(os.environ.get("OPSIN_FIXTURES") or Path(__file__).resolve().parents[5] / "shared" / "fixtures")
 SAMPLE_BATCH = FIXTURES / "visionfit-v0.4.0-sample"
 SAMPLE_JOB = SAMPLE_BATCH / "1b3f73c9-0e95-46f7-93c3-ce0ae516b413"
 

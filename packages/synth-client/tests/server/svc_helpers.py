@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import time
 from pathlib import Path
@@ -16,8 +17,8 @@ from opsin.synth.server.app import create_app
 from opsin.synth.server.settings import Settings
 
 TEST_GEN = "test-generator-v0.1.0"
-# <repo>/../shared/fixtures; this file is <repo>/packages/synth-client/tests/server/svc_helpers.py
-FIXTURES = Path(__file__).resolve().parents[5] / "shared" / "fixtures"
+# the real-data layer: OPSIN_FIXTURES, else <repo>/../shared/fixtures (this file is in <repo>/packages/...)
+FIXTURES = Path(os.environ.get("OPSIN_FIXTURES") or Path(__file__).resolve().parents[5] / "shared" / "fixtures")
 
 
 class Service:
