@@ -52,7 +52,7 @@ class FlowCallback(pl.Callback):
         self.mask_flow_by_input = mask_flow_by_input
 
     def _data_module(self, trainer: pl.Trainer) -> Any:
-        data_module = self.data_module if self.data_module is not None else trainer.datamodule
+        data_module = self.data_module if self.data_module is not None else getattr(trainer, "datamodule", None)
         if data_module is None or not hasattr(data_module, "max_consecutive_batch"):
             message = "FlowCallback needs a FlowDataModule (pass it, or give the trainer a datamodule)"
             raise ConfigError(message)
@@ -62,10 +62,10 @@ class FlowCallback(pl.Callback):
         """Installs the curriculum parameter; checks that the training loader is rebuilt every epoch."""
         data_module = self._data_module(trainer)
         data_module.curriculum_param = self.curriculum_param
-        if stage == "fit" and trainer.reload_dataloaders_every_n_epochs != 1:
+        reload = getattr(trainer, "reload_dataloaders_every_n_epochs", None)
+        if stage == "fit" and reload != 1:
             message = (
-                "FlowCallback's curriculum needs the Trainer option reload_dataloaders_every_n_epochs=1, got "
-                f"{trainer.reload_dataloaders_every_n_epochs}"
+                f"FlowCallback's curriculum needs the Trainer option reload_dataloaders_every_n_epochs=1, got {reload}"
             )
             raise ConfigError(message)
 

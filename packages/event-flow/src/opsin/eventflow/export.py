@@ -28,7 +28,7 @@ INFO_NAME = "info_flow_jit.json"
 
 def model_info(model: FlowModel) -> dict[str, Any]:
     """The description written beside the scripted network (everything inference needs to build its input)."""
-    hp = model.hparams
+    hp: Any = model.hparams
     network_kwargs = dict(hp.network_kwargs)
     network_kwargs.setdefault("scales", int(model.network.get_nb_scales()))
     n_t, cin, height, width = (int(v) for v in hp.array_dim)
@@ -48,7 +48,8 @@ def model_info(model: FlowModel) -> dict[str, Any]:
 
 
 def _sample_input(model: FlowModel, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    n_t, cin, height, width = (int(v) for v in model.hparams.array_dim)
+    hp: Any = model.hparams
+    n_t, cin, height, width = (int(v) for v in hp.array_dim)
     gen = torch.Generator().manual_seed(0)
     values = torch.rand((n_t, 1, cin, height, width), generator=gen)
     keep = torch.rand((n_t, 1, 1, height, width), generator=gen) < 0.2  # event features are sparse

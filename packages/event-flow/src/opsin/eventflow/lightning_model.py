@@ -86,7 +86,7 @@ class FlowModel(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.set_defaults()
-        hp = self.hparams
+        hp: Any = self.hparams
         self.network = FlowNetwork(hp.array_dim, hp.loss_weights, hp.feature_extractor_name, **dict(hp.network_kwargs))
         # DDP broadcasts the outermost module's buffers before every forward: the recurrent state must stay per rank.
         self._ddp_params_and_buffers_to_ignore = self.network.recurrent_state_names("network.")
@@ -107,7 +107,7 @@ class FlowModel(pl.LightningModule):
         since that loss compares micro-bins; ``num_tbins``, ``cin``, ``height`` and ``width`` are read from
         ``array_dim``.
         """
-        hp = self.hparams
+        hp: Any = self.hparams
         if len(hp.array_dim) != 4 or any(int(v) <= 0 for v in hp.array_dim):
             message = f"array_dim must be four positive sizes (T, C, H, W), got {tuple(hp.array_dim)}"
             raise ConfigError(message)
@@ -136,6 +136,10 @@ class FlowModel(pl.LightningModule):
         if hp.cin != info["cin"]:
             message = f"array_dim has C={hp.cin} channels but {hp.preprocess!r} produces {info['cin']}"
             raise ConfigError(message)
+
+    @property
+    def _hp(self) -> Any:
+        return self.hparams
 
     # ----------------------------------------------------------------------------------------------------- forward
 
@@ -271,7 +275,7 @@ class FlowModel(pl.LightningModule):
         accumulator.reset()
         if values["n_frames"] <= 0:
             return
-        outlier = values["outlier_pct"] if self.hparams.outlier_rule == "and" else values["outlier_or_pct"]
+        outlier = values["outlier_pct"] if self._hp.outlier_rule == "and" else values["outlier_or_pct"]
         metrics = {
             f"{mode}/aee": values["aee"],
             f"{mode}/outlier_pct": outlier,
@@ -318,7 +322,7 @@ class FlowModel(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with the model's learning rate, betas (0.9, 0.999); no scheduler."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate, betas=(0.9, 0.999))
+        return torch.optim.Adam(self.parameters(), lr=self._hp.learning_rate, betas=(0.9, 0.999))
 
     # ------------------------------------------------------------------------------------------------------- video
 
@@ -367,7 +371,7 @@ class FlowModel(pl.LightningModule):
         if not files:
             message = "demo_video needs at least one recording"
             raise ConfigError(message)
-        hp = self.hparams
+        hp: Any = self.hparams
         n_b = int(batch_size or getattr(test_data, "batch_size", 0) or 4)
         loader = SequentialDataLoader(
             files,
@@ -390,7 +394,7 @@ class FlowModel(pl.LightningModule):
         if write_video:
             path.parent.mkdir(parents=True, exist_ok=True)
             fps = max(1, round(1e6 / hp.delta_t))
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (ncols * width, nrows * height))
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (ncols * width, nrows * height))
             if not writer.isOpened():
                 message = f"{tmp}: OpenCV cannot open an mp4v video writer"
                 raise EventFlowError(message)
