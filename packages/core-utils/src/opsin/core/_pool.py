@@ -75,7 +75,9 @@ def _install_main_filter() -> None:
     """
     with _patch_lock:
         if not getattr(mp_spawn.get_preparation_data, "opsin_hides_main", False):
-            mp_spawn.get_preparation_data = _preparation_data_without_main(mp_spawn.get_preparation_data)
+            mp_spawn.get_preparation_data = _preparation_data_without_main(  # type: ignore[assignment]
+                mp_spawn.get_preparation_data
+            )
 
 
 @contextlib.contextmanager
@@ -90,10 +92,10 @@ def _main_hidden() -> Iterator[None]:
 
 
 _BASE_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
-_BaseProcess: type[Any] = type(multiprocessing.get_context(_BASE_METHOD).Process())
+_BaseProcess: Any = type(getattr(multiprocessing.get_context(_BASE_METHOD), "Process")())  # noqa: B009
 
 
-class _NoMainProcess(_BaseProcess):  # type: ignore[misc, valid-type]
+class _NoMainProcess(_BaseProcess):
     """A worker process launched without ``__main__`` in its preparation data (module level: it is pickled)."""
 
     @staticmethod

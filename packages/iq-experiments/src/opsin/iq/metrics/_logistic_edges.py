@@ -105,10 +105,10 @@ def measure_logistic(
     if not kept:
         return out
     ks = np.array(kept)
-    span, low = np.array(spans), np.array(lows)
+    span_of, low_of = np.array(spans), np.array(lows)
     # The normalised ESF is an affine map of the raw one, so the raw fit mapped the same way is its minimum
     # (up to the logistic's (a, c) -> (-a, -c) symmetry, which draws the same curve); polish it there.
-    norm_start = np.stack([raw[ks, 0] / span, raw[ks, 1], raw[ks, 2], (raw[ks, 3] - low) / span], axis=1)
+    norm_start = np.stack([raw[ks, 0] / span_of, raw[ks, 1], raw[ks, 2], (raw[ks, 3] - low_of) / span_of], axis=1)
     norm_fit, norm_ok = fit_rows(model_esf, x_esf[ks], np.stack(norms), sel[ks], norm_start)
     for j, k in enumerate(ks):
         if norm_ok[j]:
