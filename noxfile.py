@@ -82,6 +82,23 @@ def tests(session: nox.Session, package: str) -> None:
     )
 
 
+@nox.session(name="portal_browser")
+def portal_browser(session: nox.Session) -> None:
+    """The synth portal in headless Chromium: installs Debian's chromium when missing, keeps the screenshots."""
+    if not any(shutil.which(name) for name in ("chromium", "chromium-browser")):
+        if not shutil.which("apt-get") or os.geteuid() != 0:
+            session.skip("no Chromium on PATH, and no root apt-get to install Debian's chromium package")
+        apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-q", external=True, env=apt_env)
+        session.run("apt-get", "install", "-y", "-q", "chromium", external=True, env=apt_env)
+    _install_package(session, "synth-client")
+    shots = Path(session.create_tmp()) / "screenshots"
+    test = "packages/synth-client/tests/server/test_portal_browser.py"
+    session.run("python", str(ROOT / "tools" / "pytest_gate.py"), test, "-q", "-p", "no:cacheprovider",
+                env={"OPSIN_SCREENSHOT_DIR": str(shots), "OPSIN_NO_PROGRESS": "1"})  # fmt: skip
+    session.log(f"screenshots: {shots}")
+
+
 @nox.session(name="tools")
 def tools_tests(session: nox.Session) -> None:
     """Tests of the repository tooling (tools/: release helper, pytest gate)."""
