@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from opsin.core import UnsafeArchiveError, atomic_write_text, get_logger, progress, safe_extract_zip
+from opsin.core import (
+    DEFAULT_MAX_EXTRACT_BYTES,
+    UnsafeArchiveError,
+    atomic_write_text,
+    get_logger,
+    progress,
+    replace_dir,
+    safe_extract_zip,
+)
 from opsin.synth._http import error_detail, url_for
 from opsin.synth.errors import DownloadError
 
@@ -29,7 +37,6 @@ __all__ = ["DEFAULT_MAX_EXTRACT_BYTES", "PARTIAL_DIR", "download_batch", "is_job
 _log = get_logger("opsin.synth")
 
 PARTIAL_DIR = ".partial"
-DEFAULT_MAX_EXTRACT_BYTES = 20 * 1024**3
 _CHUNK = 1 << 20
 _TRANSPORT_RETRIES = 3
 
@@ -117,16 +124,7 @@ def _install(path: Path, job_id: str, archive: Path, max_total_bytes: int) -> No
         if not (extracted / "job.json").is_file():
             msg = f"result archive has no {job_id}/job.json"
             raise _JobFailedError(msg)
-        target = path / job_id
-        if target.exists():
-            old = path / PARTIAL_DIR / f"{job_id}.old"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-            os.replace(extracted, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(extracted, target)
+        replace_dir(extracted, path / job_id)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)

@@ -37,7 +37,7 @@ _STATIC = Path(__file__).parent / "static"
 
 SESSION_COOKIE = "opsin_session"
 NONCE_COOKIE = "opsin_csrf"
-_STATUS_TEXT = {
+_STATUS_TEXT: dict[str, str] = {
     JobStatus.QUEUED: "In progress",
     JobStatus.RUNNING: "In progress",
     JobStatus.SUCCEEDED: "Done",
