@@ -144,8 +144,16 @@ def test_tracking_defaults_and_precedence(monkeypatch, tmp_path, coco_ds, fake_s
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_default_local_process_pool_runs_in_parallel(mlflow_store, coco_ds, fake_script, fake_env):
+def test_default_runs_scripts_in_parallel_from_threads(mlflow_store, coco_ds, fake_script, fake_env):
+    import concurrent.futures as cf
+
     exp = _setup(coco_ds, fake_script, fake_env, max_workers=None, repetitions=2, extra_train_params={"lr": [0.1, 0.2]})
+    executor, owned, slots = exp._resolve_executor(4)
+    # each script is its own subprocess: the coordinator waits on them from threads, no process pool
+    assert isinstance(executor, cf.ThreadPoolExecutor) or (executor is None and slots == 1)
+    if executor is not None:
+        assert owned
+        executor.shutdown()
     outcomes = exp.execute()
     assert [o.status for o in outcomes] == ["FINISHED"] * 4
     runs = _children(mlflow_store, "setup")
