@@ -113,3 +113,19 @@ def test_fallback_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="opsin.core")
     assert parallel_map(lambda x: x + 1, [1, 2, 3], workers=2) == [2, 3, 4]
     assert len([r for r in caplog.records if "threads" in r.getMessage()]) == 1
+
+
+class _Holder:
+    def __init__(self, *items: object) -> None:
+        self.items = items
+
+
+def test_refers_to_main_through_memoised_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not refers_to_main(_Holder("__main__", square))  # a string, not a reference
+    assert not refers_to_main([_Holder(1), _Holder(2)])
+    # A class that __main__ really holds pickles by reference; its module name, seen first as a plain string,
+    # comes back from the pickle memo when the reference is written.
+    monkeypatch.setattr(sys.modules["__main__"], "_Holder", _Holder, raising=False)
+    monkeypatch.setattr(_Holder, "__module__", "__main__")
+    assert refers_to_main(["__main__", _Holder(3)])
+    assert refers_to_main((square, [_Holder(4), _Holder(5)]))

@@ -185,14 +185,28 @@ def _pickled_modules(payload: Any) -> set[str] | None:
     except Exception:
         return None
     modules: set[str] = set()
-    strings: list[str] = []
+    pushed: list[str | None] = []  # strings pushed so far, including those fetched back from the memo
+    memo: dict[Any, str | None] = {}
+    last: str | None = None  # the object on top of the stack, when it is a string
     for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
         if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-            strings.append(str(arg))
-        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-            modules.add(strings[-2])
+            last = str(arg)
+            pushed.append(last)
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = last
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = last
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            last = memo.get(arg)
+            pushed.append(last)
+        elif op.name == "STACK_GLOBAL" and len(pushed) >= 2 and pushed[-2] is not None:
+            modules.add(str(pushed[-2]))
+            last = None
         elif op.name in ("GLOBAL", "INST"):
             modules.add(str(arg).split(" ", 1)[0])
+            last = None
+        else:
+            last = None
     return modules
 
 
