@@ -44,6 +44,8 @@ logger = get_logger(__name__)
 _DEFAULT_START_S = 3.0
 # Per-item cost of sending a task to a worker and its result back (pickling, pipes, the executor's threads).
 _DISPATCH_S = 0.002
+# Below this much remaining work even a warm pool gains less than a worker's wake-up and scheduling jitter cost.
+_MIN_POOL_WORK_S = 0.25
 
 _lock = threading.RLock()
 _pools: dict[int, cf.ProcessPoolExecutor] = {}
@@ -254,8 +256,9 @@ def parallel_map(
     """``[fn(item) for item in items]``, on worker processes where that is safe and faster.
 
     The first item runs in the calling thread and is timed. The rest goes to the shared pool of
-    ``workers - 1`` processes (the calling thread is the last worker) when the pool is already running or the
-    remaining work is longer than starting it; otherwise it runs inline. A cold pool starts in the background
+    ``workers - 1`` processes (the calling thread is the last worker) when the remaining work is longer than a
+    quarter second and, for a pool not yet running, than starting it; otherwise it runs inline. A cold pool starts
+    in the background
     while the calling thread goes on with the items. Work that refers to ``__main__`` runs on ``workers``
     threads instead, with one log line.
 
@@ -304,7 +307,8 @@ def parallel_map(
                 pool = None
         start_s = _start_s if _start_s is not None else _DEFAULT_START_S
         label = desc or getattr(fn, "__qualname__", "parallel_map")
-        if (pool is None and rest_s <= start_s) or (pool is not None and rest_s <= 2 * _DISPATCH_S * (n - 1)):
+        too_small = rest_s <= max(_MIN_POOL_WORK_S, 2 * _DISPATCH_S * (n - 1))
+        if too_small or (pool is None and rest_s <= start_s):
             logger.debug("%s: %d more items inline (%.3f s each)", label, n - 1, first_s)
             _run_inline(fn, items, range(1, n), results, bar)
             return results
