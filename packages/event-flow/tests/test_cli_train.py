@@ -214,6 +214,7 @@ def bad_inputs(flow_dataset, trained, tmp_path_factory):
         (["fit", "--config", "{cfg}", "--data.data_dir", "{bad}/corrupt"], 2, "feat.h5"),
         (["fit", "--config", "{cfg}", "--data.data_dir", "{bad}/truncated"], 2, "seq_0000.h5"),
         (["fit", "--config", "{cfg}", "--data.data_dir", "{bad}/empty"], 2, "no train recordings"),
+        (["fit", "--config", "{cfg}", "--data.data_dir", "{data}", "--data.batch_size", "64"], 2, "no batch"),
         (["fit", "--config", "{cfg}", "--data.data_dir", "{data}", "--model.array_dim", "[2,6,64,64]"], 2, "_td.dat"),
         (["evaluate", "--ckpt", "{bad}/other_arch.ckpt", "--dir", "{data}/test"], 2, "other_arch.ckpt"),
         (["evaluate", "--ckpt", "{bad}/text.ckpt", "--dir", "{data}/test"], 2, "text.ckpt"),

@@ -138,9 +138,7 @@ class FlowCLI(LightningCLI):
         accelerator = str(trainer.get("accelerator") or "auto")
         on_cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
         if str(trainer.get("precision")) in _HALF and not on_cuda:
-            warnings.warn(
-                f"precision {trainer.precision!r} needs CUDA; training in '32-true' on this machine", stacklevel=2
-            )
+            _log.warning("precision %r needs CUDA; training in '32-true' on this machine", trainer.precision)
             trainer.precision = "32-true"
 
     def before_fit(self) -> None:

@@ -272,6 +272,16 @@ class FlowDataModule(pl.LightningDataModule):
             max_consecutive_batch=self.max_consecutive_batch(epoch),
         )
         loader.reschedule(self.max_consecutive_batch(epoch), shuffle=True, epoch=epoch)
+        if len(loader) == 0:
+            # Every column must hold at least one sample; training on nothing would "succeed" silently.
+            _, world = self._rank()
+            message = (
+                f"{Path(self.data_dir) / 'train'}: {len(self.train_files)} recordings cut into "
+                f"{len(loader.scheduler.chunks)} samples of {loader.scheduler.total} us give no batch of "
+                f"{self.batch_size * world} columns (batch_size x processes); use longer or more recordings, "
+                "or a smaller batch_size or array_dim T"
+            )
+            raise ConfigError(message)
         return loader
 
     def val_dataloader(self) -> SequentialDataLoader:
