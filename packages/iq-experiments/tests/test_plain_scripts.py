@@ -19,7 +19,7 @@ import hashlib, json, logging, os, sys
 logging.basicConfig(level=logging.WARNING, format="LOG %(name)s %(message)s", stream=sys.stdout)
 logging.getLogger("opsin.core").setLevel(logging.DEBUG)
 from opsin.core import process_pool
-from opsin.iq.datasets import DSModifier_rer, DSWrapper
+from opsin.iq.datasets import DSModifier_dir, DSModifier_rer, DSWrapper
 from opsin.iq.metrics import SharpnessMetric
 
 print("banner", flush=True)
@@ -38,6 +38,20 @@ process_pool(1)  # from here on the worker process is warm, so every job with re
 images, _, _ = DSModifier_rer(params={"initial_rer": 0.595, "rer": 0.3}, workers=2).modify(ds_wrapper=ds, force=True)
 print("SAME BYTES", digest(images) == first, flush=True)
 print("RESULT warm", json.dumps(SharpnessMetric(ext="*", workers=2).apply_folder(images)), flush=True)
+
+
+class DSModifier_invert(DSModifier_dir):  # defined in this script: worker processes cannot load it
+    def __init__(self, ds_modifier=None, **kw):
+        self.name = "invert_modifier"
+        super().__init__(ds_modifier, **kw)
+
+    def _mod_img(self, img):
+        return 255 - img
+
+
+for _ in range(2):
+    images, _, _ = DSModifier_invert(workers=2).modify(ds_wrapper=ds, force=True)
+print("INVERTED", len(os.listdir(images)), flush=True)
 """
 
 
@@ -61,4 +75,8 @@ def test_unguarded_script_runs_modifier_and_sharpness_in_parallel(tmp_path: Path
     assert results["cold"] == results["warm"]
     assert abs(results["warm"]["RER_X"] - 0.311) < 0.03  # the closed loop of the RER modifier
     assert any("worker processes and the calling thread" in line for line in out), out
-    assert not [line for line in out if "__main__" in line]  # nothing fell back to threads
+    # Only the modifier class defined in the script falls back to threads, announced once per run.
+    fallbacks = [line for line in out if "__main__" in line]
+    assert len(fallbacks) == 2, fallbacks
+    assert all("invert_modifier" in line and "threads" in line for line in fallbacks)
+    assert "INVERTED 6" in out
