@@ -290,8 +290,14 @@ def demo_cmd(out_dir: str, workers: int | None, no_metrics: bool) -> None:
     summary = run_demo(out_dir, max_workers=workers, metrics=not no_metrics)
     df = summary["table"]
     click.echo(df.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
-    for modifier in summary["no_edges"]:
-        click.echo(f"{modifier}: no edge passed the sharpness gates, so RER/FWHM show '-'")
+    for modifier, columns in summary["unmeasured"].items():
+        why = []
+        if modifier in summary["no_edges"]:
+            why.append("no edge passed the sharpness gates")
+        if "snr_median" in columns:
+            why.append("no homogeneous patch for the SNR")
+        reason = f" ({'; '.join(why)})" if why else ""
+        click.echo(f"{modifier}: {', '.join(columns)} not measurable{reason}; shown as '-'")
     click.echo(json.dumps({k: summary[k] for k in ("experiment", "tracking_uri", "runs", "plot")}))
     click.echo(f"demo finished in {summary['seconds']:.1f} s; browse the runs with: {summary['mlflow_ui']}")
     failed = sum(s != "FINISHED" for s in summary["runs"])

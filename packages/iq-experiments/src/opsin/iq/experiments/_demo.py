@@ -116,8 +116,9 @@ def run_demo(
 
     Returns:
         ``experiment``, ``tracking_uri``, ``runs`` (statuses), ``table`` (a data frame), ``no_edges`` (modifiers
-        whose dataset had no edge passing the sharpness gates), ``mlflow_ui`` (the command that opens the runs),
-        ``plot`` and ``seconds``.
+        whose dataset had no edge passing the sharpness gates), ``unmeasured`` (modifier -> the measured columns
+        without any value, e.g. no flat patch for the SNR in strongly compressed images), ``mlflow_ui`` (the
+        command that opens the runs), ``plot`` and ``seconds``.
     """
     from opsin.iq.datasets import DSModifier_jpg, DSWrapper
     from opsin.iq.experiments._info import ExperimentInfo
@@ -156,11 +157,13 @@ def run_demo(
     for col in measured:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     no_edges: list[str] = []
-    if metrics:
-        sharp = ["RER_X", "RER_Y", "FWHM_X"]
-        for modifier, rows in df.groupby("ds_modifier", sort=False):
-            if rows[sharp].isna().all().all():
-                no_edges.append(str(modifier))
+    unmeasured: dict[str, list[str]] = {}
+    for modifier, rows in df.groupby("ds_modifier", sort=False):
+        missing = [c for c in measured if rows[c].isna().all()]
+        if missing:
+            unmeasured[str(modifier)] = missing
+        if {"RER_X", "RER_Y", "FWHM_X"} <= set(missing):
+            no_edges.append(str(modifier))
     plot = out / "demo_val_auc.png"
     ExperimentVisual(df, plot).visualize(
         xvar="ds_modifier", yvar="val_auc", legend_var="ds_lr", title="objectness AUC vs JPEG quality"
@@ -171,6 +174,7 @@ def run_demo(
         "runs": [o.status for o in outcomes],
         "table": df,
         "no_edges": no_edges,
+        "unmeasured": unmeasured,
         "mlflow_ui": f"mlflow ui --backend-store-uri {uri}",
         "plot": str(plot),
         "seconds": time.perf_counter() - start,
