@@ -1,9 +1,10 @@
-"""opsin-event-flow: self-supervised optical flow for event cameras.
+"""opsin-event-flow: optical flow for event cameras, trained self-supervised, with a pretrained model shipped.
 
-This release holds the data side: event and label formats (:mod:`opsin.eventflow.io`), feature builders
-(:mod:`opsin.eventflow.preprocessing`), an event simulator (:mod:`opsin.eventflow.simulator`), synthetic scenes with
-exact flow (:mod:`opsin.eventflow.synthetic`), the streaming loader (:mod:`opsin.eventflow.data`) and the Lightning
-data module (:mod:`opsin.eventflow.data_module`). Importing the package itself does not import torch.
+Inference (:mod:`opsin.eventflow.inference`, :mod:`opsin.eventflow.pretrained`), the recurrent networks
+(:mod:`opsin.eventflow.flow_network`, :mod:`opsin.eventflow.feature_extractor`, :mod:`opsin.eventflow.layers`),
+warping and losses, the Lightning model and data module, evaluation metrics and visualisation, event and label
+formats (:mod:`opsin.eventflow.io`), feature builders (:mod:`opsin.eventflow.preprocessing`), an event simulator
+and synthetic scenes with exact flow. Importing the package itself does not import torch.
 """
 
 from opsin.eventflow._events import EVENT_CD, EXT_TRIGGER, as_event_cd

@@ -193,8 +193,8 @@ class SequentialDataset(Dataset[tuple[Any, ...]]):
 def collate_sequences(items: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
     """Stacks B items into one batch dict.
 
-    Keys: ``inputs`` (T,B,C,H,W), ``labels`` [T][B], ``mask_keep_memory`` (B,1,1,1), ``frame_is_labeled`` (T,B),
-    ``video_infos`` (B tuples) and ``is_padding`` (B,).
+    Keys: ``inputs`` (T,B,C,H,W), ``labels`` (``labels[t][b]``), ``mask_keep_memory`` (B,1,1,1),
+    ``frame_is_labeled`` (T,B), ``video_infos`` (B tuples) and ``is_padding`` (B,).
     """
     inputs = torch.stack([it[0] for it in items], dim=1)
     n_t = inputs.shape[0]
