@@ -82,6 +82,21 @@ def tests(session: nox.Session, package: str) -> None:
     )
 
 
+@nox.session(name="tests_postgres")
+def tests_postgres(session: nox.Session) -> None:
+    """The synth service tests on PostgreSQL: Debian's server (installed when missing) in a temporary cluster."""
+    if not any(Path(p).is_dir() for p in ("/usr/lib/postgresql",)) and not shutil.which("initdb"):
+        if not shutil.which("apt-get") or os.geteuid() != 0:
+            session.skip("no PostgreSQL server binaries, and no root apt-get to install Debian's postgresql package")
+        apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-q", external=True, env=apt_env)
+        session.run("apt-get", "install", "-y", "-q", "postgresql", external=True, env=apt_env)
+    _install_package(session, "synth-client", "psycopg[binary]")
+    session.run("python", str(ROOT / "tools" / "pytest_gate.py"), "packages/synth-client/tests/server", "-q", "-p",
+                "no:cacheprovider", "-m", "not slow", *session.posargs,
+                env={"OPSIN_SYNTH_TEST_POSTGRES": "1", "OPSIN_NO_PROGRESS": "1", "MPLBACKEND": "Agg"})  # fmt: skip
+
+
 @nox.session(name="portal_browser")
 def portal_browser(session: nox.Session) -> None:
     """The synth portal in headless Chromium: installs Debian's chromium when missing, keeps the screenshots."""

@@ -13,6 +13,15 @@ pytest.importorskip("fastapi", reason="the service tests need the [server] extra
 from svc_helpers import Service, start_service
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_cluster() -> Iterator[None]:
+    """With OPSIN_SYNTH_TEST_POSTGRES=1 the services run on a temporary PostgreSQL cluster; stop it at the end."""
+    import pg_cluster
+
+    yield
+    pg_cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """One service for the whole session (users are per test, so tests stay independent)."""

@@ -71,8 +71,12 @@ def batch_body(n: int = 1, generator: str = TEST_GEN, is_preview: bool = False, 
 
 
 def start_service(data_dir: Path, **overrides: Any) -> Service:
+    import pg_cluster
+
     options: dict[str, Any] = {"secret_key": "test-secret-" + secrets.token_hex(8), "workers": 2}
     options.update(overrides)
+    if "db_url" not in options:
+        options["db_url"] = pg_cluster.database_url() or ""  # its own PostgreSQL database in that mode
     settings = Settings.from_env(data_dir, **options)
     app = create_app(settings)
     server = EmbeddedServer(app).start()
@@ -90,7 +94,9 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m opsin.synth.cli serve`` in its own process group (so kill -9 can reach its workers too)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, workers: int = 2) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, workers: int = 2, extra: tuple[str, ...] = ()
+    ) -> None:
         import os
         import subprocess
         import sys
@@ -105,7 +111,7 @@ class ServerProcess:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "opsin.synth.cli", "serve", "--port", str(self.port), "--data-dir",
-                 str(data_dir), "--workers", str(workers), "--log-level", "warning"],
+                 str(data_dir), "--workers", str(workers), "--log-level", "warning", *extra],
                 env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.pgid = self.proc.pid

@@ -102,6 +102,13 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port); run jobs on that cluster.")
 @click.option("--public-url", default=None, help="Base URL put in result links (env OPSIN_SYNTH_PUBLIC_URL).")
 @click.option(
+    "--api-workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes sharing the database (one of them runs the job dispatcher).",
+)
+@click.option(
     "--retention-days",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -115,6 +122,7 @@ def serve(
     workers: int | None,
     scheduler: str | None,
     public_url: str | None,
+    api_workers: int,
     retention_days: float | None,
 ) -> None:
     """Run the generator service (REST API, portal and job dispatcher) in this process.
@@ -138,15 +146,30 @@ def serve(
         scheduler=scheduler,
         public_url=public_url,
         retention_days=retention_days,
+        api_workers=api_workers,
     )
     sock = _bind(host, port)
-    app = open_app(settings)
+    app = open_app(settings)  # creates the tables once, and reports a database that cannot be opened
     level = logging.getLevelName(get_logger("opsin").getEffectiveLevel()).lower()
     level = level if level in ("debug", "info", "warning", "error", "critical") else "warning"
     shown = sock.getsockname()[1]
     click.echo(f"opsin-synth {__version__} serving on http://{host}:{shown}/ (data dir {settings.data_dir})", err=True)
-    config = uvicorn.Config(app, log_level=level, access_log=level == "debug", timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    if api_workers == 1:
+        config = uvicorn.Config(app, log_level=level, access_log=level == "debug", timeout_graceful_shutdown=10)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    os.environ["OPSIN_SYNTH_SETTINGS"] = settings.to_json()  # the worker processes build their own app from it
+    sock.close()  # the port was free a moment ago; uvicorn's supervisor binds it for its worker processes
+    uvicorn.run(
+        "opsin.synth.server.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=shown,
+        workers=api_workers,
+        log_level=level,
+        access_log=level == "debug",
+        timeout_graceful_shutdown=10,
+    )
 
 
 @cli.command()

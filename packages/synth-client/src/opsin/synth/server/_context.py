@@ -63,12 +63,13 @@ class ServiceContext:
     def summary_rows(self, batch_id: str, owner_id: str) -> list[tuple[str, str, str, str | None]]:
         """``(job id, generator, status, result path)`` of the owner's batch in order; ``[]`` for unknown/foreign.
 
-        Cached until the next committed write of this process (the only writer of job states: one service process
-        per database, §8); the version is read before the query, so a write racing the query invalidates it.
+        With one API process (the only writer of job states) the rows are cached until its next committed write; the
+        version is read before the query, so a write racing the query invalidates it. With several, no caching.
         """
         key = (batch_id, owner_id)
         version = self.db.write_version
-        hit = self._summaries.get(key)
+        shared = self.settings.api_workers > 1  # other processes write too: this process's version says nothing
+        hit = None if shared else self._summaries.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
         query = (

@@ -23,6 +23,7 @@ from opsin.synth.server._batches import (
 from opsin.synth.server._context import CurrentUser, get_context
 from opsin.synth.server._responses import NOT_FOUND, ServiceHTTPError, StrictJSONResponse
 from opsin.synth.server._serialize import batch_detail, batch_summary, isoformat, job_object, result_url
+from opsin.synth.server._worker import FlagFileCancelEvent
 from opsin.synth.server.accounting import account_summary, settle_job, usage_counts
 from opsin.synth.server.models import IN_PROGRESS_STATES, Batch, Job, JobStatus
 from opsin.synth.server.signing import signed_result_url
@@ -234,6 +235,9 @@ def cancel_batch(batch_id: uuid.UUID, request: Request, user: CurrentUser) -> An
                 to_signal.append(job.id)
     if ctx.dispatcher is not None and to_signal:
         ctx.dispatcher.request_cancel(to_signal)
+    elif to_signal:  # the dispatcher runs in another API process: its workers watch these flag files
+        for job_id in to_signal:
+            FlagFileCancelEvent(ctx.settings.cancel_dir / job_id).set()
     with ctx.db.read() as session:
         jobs = _batch_jobs(session, batch.id)
     body = batch_summary(batch, jobs, ctx.public_base(request), ctx.settings.secret_key, ctx.settings.result_url_ttl_s)

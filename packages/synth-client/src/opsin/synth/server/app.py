@@ -37,7 +37,7 @@ from opsin.synth.server.portal import router as portal_router
 from opsin.synth.server.settings import Settings
 from opsin.synth.server.signing import UrlCheck, check_result_signature
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app"]
 
 _log = get_logger("opsin.synth.server")
 _SWAGGER_ASSETS_URL = "/api/schema/swagger-ui/assets/"
@@ -148,6 +148,26 @@ def _document_400(document: dict[str, Any]) -> None:
         schemas.pop(unused, None)
 
 
+def _dispatcher_lock(path: Path) -> Any:
+    """An exclusive lock on ``path`` when no other process holds it (the kernel frees it when the holder dies)."""
+    import fcntl
+
+    handle = open(path, "a+b")  # noqa: SIM115 - kept open for as long as this process dispatches
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def app_from_environment() -> FastAPI:
+    """App factory of the API worker processes of ``serve --api-workers N`` (settings in ``OPSIN_SYNTH_SETTINGS``)."""
+    import os
+
+    return create_app(Settings.from_json(os.environ["OPSIN_SYNTH_SETTINGS"]))
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the service app.
 
@@ -167,7 +187,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.start_dispatcher:
+        lock = None
+        if settings.start_dispatcher and settings.api_workers > 1:
+            lock = _dispatcher_lock(settings.data_dir / "dispatcher.lock")
+        if settings.start_dispatcher and (settings.api_workers <= 1 or lock is not None):
             ctx.dispatcher = Dispatcher(db, settings)
             ctx.dispatcher.start()
         try:
@@ -176,6 +199,8 @@ def create_app(settings: Settings) -> FastAPI:
             if ctx.dispatcher is not None:
                 ctx.dispatcher.stop()
                 ctx.dispatcher = None
+            if lock is not None:
+                lock.close()
             db.dispose()
 
     app = FastAPI(

@@ -78,6 +78,8 @@ class Settings:
         idempotency_ttl_s: how long an ``Idempotency-Key`` is remembered.
         retention_days: result zips are deleted this many days after their job finished; ``None`` keeps them.
         purge_interval_s: how often the dispatcher looks for results past their retention.
+        api_workers: API processes sharing the database; one of them (the holder of ``<data_dir>/dispatcher.lock``)
+            runs the dispatcher, and per-process caches of job states are off when there is more than one.
     """
 
     data_dir: Path = attrs.field(converter=_to_path)
@@ -100,6 +102,7 @@ class Settings:
     idempotency_ttl_s: int = 24 * 3600
     retention_days: float | None = None
     purge_interval_s: float = 600.0
+    api_workers: int = 1
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, **overrides: Any) -> Settings:
@@ -118,6 +121,21 @@ class Settings:
         if overrides.get("public_url") is None and os.environ.get("OPSIN_SYNTH_PUBLIC_URL"):
             overrides["public_url"] = os.environ["OPSIN_SYNTH_PUBLIC_URL"]
         return cls(data_dir=folder, **overrides)
+
+    def to_json(self) -> str:
+        """The settings as JSON (to hand them to API worker processes)."""
+        import json
+
+        return json.dumps(
+            {key: str(value) if isinstance(value, Path) else value for key, value in attrs.asdict(self).items()}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """Settings written by :meth:`to_json`."""
+        import json
+
+        return cls(**json.loads(text))
 
     @property
     def results_dir(self) -> Path:
