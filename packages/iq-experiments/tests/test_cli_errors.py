@@ -143,6 +143,31 @@ def test_an_unreachable_tracking_server_fails_within_seconds():
     assert "not reachable" in err
 
 
+@pytest.fixture
+def _restore_mlflow_uris():
+    """``ExperimentSetup`` sets mlflow's process-wide URIs (as the original did); put them back afterwards."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    yield
+    tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+
+
+@pytest.mark.usefixtures("_restore_mlflow_uris")
+def test_run_against_an_unreachable_tracking_server_fails_before_any_run(datasets, tmp_path):
+    toml = tmp_path / "exp.toml"
+    toml.write_text(
+        f'experiment_name = "x"\nscript = "example:objectness"\ntrain_ds = "{datasets / "ds_coco_dataset"}"\n'
+        '[[modifiers]]\ntype = "jpg"\nparams = { quality = 50 }\n'
+    )
+    code, _, err = _invoke(["run", str(toml), "--tracking-uri", "http://127.0.0.1:1"])
+    assert code == ExitCode.ERROR
+    assert err.count("\n") == 1
+    assert "http://127.0.0.1:1" in err
+    assert not (datasets / "ds_coco_dataset#jpg50_modifier").exists()  # nothing was built or run
+
+
 def test_snr_and_sharpness_measure_a_job_folder_the_way_dswrapper_reads_it(datasets, tmp_path):
     # a synth shapes job folder: images/ plus sidecar files and a top-level preview image
     job = datasets / "ds_coco_dataset"

@@ -91,8 +91,12 @@ def _workers(value: t.Any, where: str) -> int | None:
     return value
 
 
-def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
+def load_experiment_file(path: str | os.PathLike[str], *, tracking_uri: str | None = None) -> t.Any:
     """Build an :class:`~opsin.iq.experiments.ExperimentSetup` from a TOML experiment file.
+
+    Args:
+        path: the TOML file.
+        tracking_uri: overrides the file's ``tracking_uri``.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -141,7 +145,10 @@ def load_experiment_file(path: str | os.PathLike[str]) -> t.Any:
         ref_dsw_test=wrapper("test_ds"),
         extra_train_params=cfg.get("extra_train_params"),
         repetitions=int(cfg.get("repetitions", 1)),
-        cloud_options={"tracking_uri": cfg.get("tracking_uri", ""), "registry_uri": cfg.get("registry_uri", "")},
+        cloud_options={
+            "tracking_uri": tracking_uri or cfg.get("tracking_uri", ""),
+            "registry_uri": cfg.get("registry_uri", ""),
+        },
         mlflow_monitoring=bool(cfg.get("mlflow_monitoring", False)),
         executor=cfg.get("executor"),
         max_workers=_workers(cfg.get("workers"), str(file)),
@@ -183,9 +190,10 @@ _tracking_option = click.option("--tracking-uri", default=None, help="mlflow tra
 @click.command("run")
 @click.argument("experiment_file")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Runs in flight (overrides the file).")
-def run_cmd(experiment_file: str, workers: int | None) -> None:
+@click.option("--tracking-uri", default=None, help="mlflow tracking URI (overrides the file).")
+def run_cmd(experiment_file: str, workers: int | None, tracking_uri: str | None) -> None:
     """Run the experiment described by EXPERIMENT_FILE (TOML); exit code 1 when a run failed."""
-    setup = load_experiment_file(experiment_file)
+    setup = load_experiment_file(experiment_file, tracking_uri=tracking_uri)
     if workers is not None:
         setup.max_workers = workers
     outcomes = setup.execute()
