@@ -1,4 +1,4 @@
-"""Synthetic ground-truth images for the metric and modifier tests (spec section 4.4)."""
+"""Synthetic ground-truth images for the metric and modifier tests: Gaussian-blurred edges and noisy flat fields."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fake training script of the experiments tests (spec 7.2), with switches for failure tests.
+"""Fake training script of the experiments tests (the original suite's fake script), with switches for failures.
 
 Args ``--trainds --valds --outputpath --epochs (10) --lr (0.1)``. numpy legacy seed 88; per epoch ``train =
 U(0, 1.5) * scale``, ``val = U(0, train)``, ``f1 *= 1.01``, ``scale *= scale``. Writes ``results.json`` (lists
