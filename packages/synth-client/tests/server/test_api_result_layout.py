@@ -63,7 +63,7 @@ def _fetch(url: str, dest: Path, job_id: str) -> Path:
 @pytest.mark.slow
 def test_downloaded_visionfit_job_matches_the_real_sample(service: Service, tmp_path: Path) -> None:
     if not (SAMPLE / SAMPLE_JOB / "labels.json").is_file():
-        pytest.skip(f"real fixture batch not found at {SAMPLE}")
+        pytest.skip(f"real fixture batch not found at {SAMPLE} (set OPSIN_FIXTURES to the fixtures folder)")
     reference = read_job(SAMPLE / SAMPLE_JOB)
     client = service.user(samples=1000)
     params = {"num_reps": 1, "frame_rate": 6, "image_width": 128, "image_height": 128, "exercise": "UPPERCUT-LEFT"}

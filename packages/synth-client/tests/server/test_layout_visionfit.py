@@ -29,7 +29,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.fixture(scope="module")
 def fixture_job() -> dict[str, Any]:
     if not SAMPLE_JOB.exists():
-        pytest.skip(f"fixture batch not found at {SAMPLE_JOB} (needs the shared fixtures next to the repository)")
+        pytest.skip(f"real fixture job not found at {SAMPLE_JOB} (set OPSIN_FIXTURES to the fixtures folder)")
     return read_job(SAMPLE_JOB)
 
 
@@ -92,3 +92,41 @@ def test_value_types_match_fixture(rendered: tuple[Path, dict[str, Any]], fixtur
     assert len(ours["info"]["date_created"]) == 15
     assert ours["info"]["date_created"][8] == "_"
     assert ours["info"]["camera_K_matrix"][0][0] == pytest.approx(160 * 50 / 36)
+
+
+def test_rendered_job_has_the_documented_layout(rendered: tuple[Path, dict[str, Any]]) -> None:
+    """The layout rules themselves, checked on every clone (the tests above compare with the real sample)."""
+    folder, params = rendered
+    ours = read_job(folder)
+    assert ours["files"] == ["job.json", "labels.json", "segmentation.zip", "timing.json", "video.mp4",
+                             "video_preview.png"]  # fmt: skip
+    assert (folder / "job.json").read_text().startswith('{\n    "name": "visionfit-v0.4.0",\n    "params"')
+    assert ours["job"]["params"] == {**params, "state": None}
+    assert len(ours["job"]["params"]) == 28
+    assert set(ours["timing"]) == {"frame_render", "frame_annotate", "frame_render_misc", "image_metrics",
+                                   "num_frames"}  # fmt: skip
+    labels = ours["labels"]
+    assert list(labels) == ["info", "categories", "images", "annotations"]
+    frames = len(labels["images"])
+    assert ours["timing"]["num_frames"] == frames
+    assert segmentation_patterns(ours["segmentation"]) == {
+        "image.NNNNNN.cseg.png", "image.NNNNNN.iseg.png", "image.NNNNNN.iseg.AAAAAA.png",
+        "image.NNNNNN.cseg.CLOTHING_1.png", "image.NNNNNN.cseg.CLOTHING_2.png",
+    }  # fmt: skip
+    assert len(ours["segmentation"]) == 5 * frames
+    (category,) = labels["categories"]
+    assert (category["id"], category["name"], category["color"]) == (0, "person", [1.0, 1.0, 1.0])
+    assert len(category["keypoints"]) == 17
+    assert len(category["skeleton"]) == 19
+    keys = flatten_keys(key_tree(labels))
+    assert {"info.camera_K_matrix", "info.camera_RT_matrix", "info.camera_P_matrix", "info.avatar_betas",
+            "images.rep_count_from_intermediate", "images.metrics.snr", "annotations.percent_occlusion",
+            "annotations.armature_keypoints.pelvis.x_global", "annotations.vertex_keypoints.nose_tip.z",
+            "annotations.cuboid_coordinates.z", "annotations.quaternions.root"} <= keys  # fmt: skip
+    annotation = labels["annotations"][0]
+    assert len(annotation["armature_keypoints"]) == 55
+    assert len(annotation["quaternions"]) == 56
+    assert len(annotation["cuboid_coordinates"]) == 8
+    _x, _y, w, h = annotation["bbox"]
+    assert annotation["area"] == pytest.approx(w * h)  # the bbox's area, not the mask's
+    assert [img["id"] for img in labels["images"]] == [3 * img["frame_number"] for img in labels["images"]]
