@@ -24,7 +24,7 @@ import numpy as np
 from opsin.iq.metrics._edge_values import EdgeResult, fwhm_from_lsf, mtf_from_lsf, mtf_nyquist, rer_from_esf
 from opsin.iq.metrics._esf_models import gaussian, model_esf
 from opsin.iq.metrics._esf_profile import EsfProfile, esf_grid
-from opsin.iq.metrics._fit import fit_curve, fit_rows
+from opsin.iq.metrics._fit import fit_rows
 
 __all__ = ["measure_logistic"]
 
@@ -75,11 +75,12 @@ def measure_logistic(
     _refit, refitted = fit_rows(gaussian, x_lsf, lsf, lsf_window, np.where(fitted[:, None], lsf_fit, guess))
     alive = refitted & (lsf_window.sum(axis=1) >= 3)
     # An edge whose window spans the whole grid has no plateau to anchor the fit; there the original's optimiser
-    # may stall from its fixed guess and reject the edge. Keep that: fit those one by one, as it did.
-    wide = alive & (esf_sel.sum(axis=1) >= x.size - 1)
-    for i in np.nonzero(wide)[0]:
-        out[int(i)] = _measure_wide(x[esf_sel[i]], esfs[i][esf_sel[i]], r2_threshold, snr_threshold, want_mtf_curve)
-    idx = np.nonzero(alive & ~wide)[0]
+    # may stall from its fixed guess and reject the edge. Keep that: fit those from the same fixed guesses.
+    wide = np.nonzero(alive & (esf_sel.sum(axis=1) >= x.size - 1))[0]
+    for i, result in zip(wide, _measure_wide(x[1:], esfs[wide][:, 1:], r2_threshold, snr_threshold, want_mtf_curve)):
+        out[int(i)] = result
+    alive[wide] = False
+    idx = np.nonzero(alive)[0]
     if idx.size == 0:
         return out
     sel = esf_sel[idx]
@@ -127,20 +128,33 @@ def _plateaus(xs: np.ndarray, raw: np.ndarray) -> tuple[float, float]:
 
 
 def _measure_wide(
-    xs: np.ndarray, esf: np.ndarray, r2_threshold: float, snr_threshold: float, want_mtf_curve: bool
-) -> EdgeResult | None:
-    """Steps 2-4 for one edge with the original's optimiser and fixed starting points."""
-    raw = fit_curve(model_esf, xs, esf, [float(np.median(esf)), 0.5, -0.5, float(np.quantile(esf, 0.05))])
-    if raw is None:
-        return None
-    low, high = _plateaus(xs, raw)
-    if high == low:
-        return None
-    norm = (esf - low) / (high - low)
-    norm_fit = fit_curve(model_esf, xs, norm, [1.0, 0.5, 0.5, 0.0])
-    if norm_fit is None:
-        return None
-    return _edge_result(xs, norm, raw, norm_fit, r2_threshold, snr_threshold, want_mtf_curve)
+    xs: np.ndarray, esfs: np.ndarray, r2_threshold: float, snr_threshold: float, want_mtf_curve: bool
+) -> list[EdgeResult | None]:
+    """Steps 2-4 for edges whose window is all of ``xs``, from the original's fixed starting points."""
+    out: list[EdgeResult | None] = [None] * esfs.shape[0]
+    if not out:
+        return out
+    x_rows = np.broadcast_to(xs, esfs.shape)
+    every = np.ones(esfs.shape, dtype=bool)
+    start = np.stack(
+        [np.median(esfs, axis=1), np.full(len(out), 0.5), np.full(len(out), -0.5), np.quantile(esfs, 0.05, axis=1)],
+        axis=1,
+    )
+    raw, raw_ok = fit_rows(model_esf, x_rows, esfs, every, start)
+    kept, norms = [], []
+    for k in np.nonzero(raw_ok)[0]:
+        low, high = _plateaus(xs, raw[k])
+        if high != low:
+            kept.append(int(k))
+            norms.append((esfs[k] - low) / (high - low))
+    if not kept:
+        return out
+    norm_start = np.tile([1.0, 0.5, 0.5, 0.0], (len(kept), 1))
+    norm_fit, norm_ok = fit_rows(model_esf, x_rows[kept], np.stack(norms), every[kept], norm_start)
+    for j, row in enumerate(kept):
+        if norm_ok[j]:
+            out[row] = _edge_result(xs, norms[j], raw[row], norm_fit[j], r2_threshold, snr_threshold, want_mtf_curve)
+    return out
 
 
 def _edge_snr_ok(xs: np.ndarray, norm: np.ndarray, norm_fit: np.ndarray, snr_threshold: float) -> bool:
