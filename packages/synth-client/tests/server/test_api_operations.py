@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 from svc_helpers import TEST_GEN, Service, batch_body, wait_batch
+from test_portal import _login
 
 from opsin.synth.server.accounting import purge_expired_results
 from opsin.synth.server.models import Job
@@ -53,6 +54,11 @@ def test_purged_results_answer_404_and_leave_accounting_alone(service: Service) 
     assert after["result_bytes"] == 0
     assert after["sample_balance"] == before["sample_balance"]
     assert not list(service.settings.results_dir.glob(f"{batch['job_runs'][0]['id']}.zip"))
+    browser = _login(service, client.username, client.token)  # type: ignore[attr-defined]
+    page = browser.get(f"/portal/batches/{batch['id']}/").text
+    browser.close()
+    assert page.count("purged 20") == 2  # "purged <date>" instead of a download link
+    assert "/api/results/" not in page
 
 
 def test_legacy_per_job_endpoints_are_one_job_batches(service: Service) -> None:
