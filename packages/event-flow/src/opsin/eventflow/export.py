@@ -7,6 +7,7 @@ the same random sparse input, twice with a state reset in between, and must agre
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -113,16 +114,16 @@ def export_model(model: FlowModel, out_dir: str | os.PathLike[str], fp16: bool =
     worst = check_scripted(network, scripted, _sample_input(model, torch.float32, torch.device("cpu")))
     _log.info("scripted == eager in fp32 (max |diff| %.3g)", worst)
     if fp16:
+        half_eager = copy.deepcopy(network).half()  # the caller's model stays in fp32
         if torch.cuda.is_available():
             device = torch.device("cuda")
-            half_eager = network.to(device).half()
+            half_eager.to(device)
             half_scripted = torch.jit.script(half_eager)
             check_scripted(half_eager, half_scripted, _sample_input(model, torch.float16, device), rtol=1e-2, atol=1e-3)
-            scripted = torch.jit.script(half_eager.cpu())
+            half_eager.cpu()
         else:
             _log.warning("no CUDA device: the fp16 export is not checked numerically")
-            scripted = torch.jit.script(network.half())
-        network.float()
+        scripted = torch.jit.script(half_eager)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     model_path, info_path = folder / MODEL_NAME, folder / INFO_NAME
