@@ -5,6 +5,16 @@ an environment with opsin: it needs numpy < 1.24 and scikit-image < 0.23). Print
 ``{"seconds": [...], "result": {...}}``.
 
 Usage: <iquaflow python> _iquaflow_sharpness.py FOLDER EXT WORKERS REPEAT
+
+``pip install iquaflow==1.0.1`` fails on Python 3.11 (it pins ``opencv-python==4.4.0.44``, yanked, no cp311 wheel);
+this environment runs its sharpness metric unchanged::
+
+    uv venv /tmp/iquaflow-1.0.1 --python 3.11
+    uv pip install --python /tmp/iquaflow-1.0.1/bin/python --no-deps iquaflow==1.0.1
+    uv pip install --python /tmp/iquaflow-1.0.1/bin/python numpy==1.23.5 "scipy<1.12" scikit-image==0.22.0 \
+        "opencv-python-headless<4.9" joblib "pandas<2.1" matplotlib tqdm pillow pycocotools geojson \
+        "rasterio<1.4" shapely
+    OPSIN_BENCH_IQUAFLOW_PYTHON=/tmp/iquaflow-1.0.1/bin/python nox -s bench
 """
 
 import glob
