@@ -208,7 +208,8 @@ DEMOS: dict[str, list[list[str]]] = {
         ["opsin-eventflow", "fit", "--config", "demo", "--data.data_dir", "{out}/event-flow/features",
          "--data.test_data_dir", "{out}/event-flow/raw/test", "--trainer.default_root_dir", "{out}/event-flow/runs",
          "--trainer.enable_progress_bar", "false"],
-        ["opsin-eventflow", "evaluate", "--ckpt", "{out}/event-flow/runs/lightning_logs/version_0/checkpoints/last.ckpt",
+        ["opsin-eventflow", "evaluate", "--ckpt",
+         "{out}/event-flow/runs/lightning_logs/version_0/checkpoints/last.ckpt",
          "--dir", "{out}/event-flow/raw/test", "--farneback", "--json", "{out}/event-flow/evaluate.json"],
         # Flow of a 320x240 recording with the pretrained model shipped in the package, as a video.
         ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/video", "--num-sequences", "1", "--height", "240",
