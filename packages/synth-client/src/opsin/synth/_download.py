@@ -1,4 +1,4 @@
-"""Batch download (§3.7): parallel, resumable, status-checked, verified and safely extracted.
+"""Batch download: parallel, resumable, status-checked, verified and safely extracted.
 
 Layout of a batch folder: ``batch_id.txt`` (the id, no newline) and one ``<job_id>/`` folder per finished job. Work
 in progress lives under ``.partial/`` (streamed zips and extraction staging) and is removed at the end. Nothing that
@@ -183,7 +183,7 @@ def download_batch(
     max_workers: int = 4,
     max_total_bytes: int = DEFAULT_MAX_EXTRACT_BYTES,
 ) -> bool:
-    """Implement :meth:`Batch.download` (§3.7); see there for the contract."""
+    """Implement :meth:`Batch.download`; see there for the contract."""
     folder = Path(path).expanduser()
     _prepare_folder(folder, batch.batch_id)
     present = {job_id for job_id in batch.job_ids if is_job_downloaded(folder, job_id)}

@@ -1,4 +1,4 @@
-"""Job-parameter validation against a generator schema (§3.2), shared by the service and the client.
+"""Job-parameter validation against a generator schema, shared by the service and the client.
 
 The rules are pure functions of a ``parameter_info`` mapping (``{name: {"type", "default_value", "options",
 "description"}}``) and the user's job dicts, so the service and the client give the same messages for the same input.
@@ -36,10 +36,11 @@ def _type_name(value: Any) -> str:
 
 
 def _cast_number(value: Any, kind: str) -> int | float:
-    """Convert ``value`` to ``int`` or ``float`` per §3.2, raising ``ValueError`` when it does not convert.
+    """Convert ``value`` to ``int`` or ``float``, raising ``ValueError`` when it does not convert.
 
-    Python and NumPy numbers and numeric strings pass; ``bool`` never does, an ``int`` must be integral, and
-    non-finite floats are refused (they have no JSON form).
+    Python and NumPy numbers and numeric strings pass, as in the original Infinity client's relaxed check. Tighter
+    than the original: ``bool`` never passes, an ``int`` must be integral, and non-finite floats are refused (they
+    have no JSON form).
     """
     if _is_bool(value):
         msg = "booleans are not numbers here"
@@ -81,8 +82,8 @@ def validate_job_param_dict(parameter_info: Mapping[str, Mapping[str, Any]], job
         job: the parameters given for one job (possibly partial).
 
     Returns:
-        ``None`` when every key is valid, else the §3.2 text: for each non-empty section a blank line, its heading,
-        a colon and one line per violation.
+        ``None`` when every key is valid, else the violation text of the original client: for each non-empty
+        section a blank line, its heading, a colon and one line per violation.
     """
     found: dict[str, list[str]] = {key: [] for key, _ in _HEADINGS}
     for name, value in job.items():
@@ -150,7 +151,7 @@ def _is_member(value: Any, choices: Sequence[Any]) -> bool:
 def validate_job_params(
     parameter_info: Mapping[str, Mapping[str, Any]], job_params: Sequence[Mapping[str, Any]]
 ) -> list[str | None]:
-    """Validate every job dict (§3.2), one result per dict: ``None`` when clean, else the violation text."""
+    """Validate every job dict, one result per dict: ``None`` when clean, else the violation text."""
     return [validate_job_param_dict(parameter_info, job) for job in job_params]
 
 

@@ -1,4 +1,4 @@
-"""One function per REST endpoint (§4), each returning the raw ``httpx.Response``.
+"""One function per REST endpoint, each returning the raw ``httpx.Response``.
 
 These are the thin layer under :class:`~opsin.synth.Session` and :class:`~opsin.synth.Batch`; they never raise for
 an HTTP status (callers decide), only for transport failures after the bounded retries of ``_http.request``. Each

@@ -1,4 +1,4 @@
-"""The :class:`Batch`: one submitted list of jobs, its status, completion, download, reruns and cancel (§3.6)."""
+"""The :class:`Batch`: one submitted list of jobs, its status, completion, download, reruns and cancel."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ class Batch:
     # -- results ---------------------------------------------------------------------------------------------
 
     def download(self, path: str | Any, overwrite: bool = False, quiet: bool = False, *, max_workers: int = 4) -> bool:
-        """Download and safely extract every finished job into ``path`` (§3.7).
+        """Download and safely extract every finished job into ``path``.
 
         Args:
             path: batch folder (created; holds ``batch_id.txt`` and one folder per job).

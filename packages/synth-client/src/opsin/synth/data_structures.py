@@ -1,4 +1,4 @@
-"""Small value types of the client: the job type of a batch and completed-job records (§3.6)."""
+"""Small value types of the client: the job type of a batch and completed-job records."""
 
 from __future__ import annotations
 

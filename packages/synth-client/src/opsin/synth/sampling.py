@@ -1,4 +1,4 @@
-"""Generator-agnostic parameter filling and sampling (§3.3).
+"""Generator-agnostic parameter filling and sampling.
 
 :func:`random_job` draws every parameter independently from its schema options; :func:`sample_input` validates a
 user's overrides and draws the rest. Generator-aware samplers (VisionFit's joint rules live in
@@ -76,7 +76,7 @@ def random_value(info: Mapping[str, Any], rng: RandomLike | None = None) -> Any:
 
 
 def random_job(parameter_info: ParameterInfo, rng: RandomLike | None = None) -> dict[str, Any]:
-    """Draw every parameter independently (§3.1 ``random_job``); bools, uuids and unbounded ones keep defaults."""
+    """Draw every parameter independently (``Session.random_job``); bools, uuids and unbounded ones keep defaults."""
     return {name: random_value(info, rng) for name, info in parameter_info.items()}
 
 

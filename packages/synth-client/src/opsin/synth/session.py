@@ -1,4 +1,4 @@
-"""The :class:`Session`: a token bound to one generator (§3.1-§3.5).
+"""The :class:`Session`: a token bound to one generator.
 
 A session knows the generator's schema, validates, fills and samples job parameters, estimates and submits
 batches, lists history and usage, and builds reruns and parameter sweeps seeded from earlier jobs.
@@ -168,7 +168,7 @@ class Session:
         return sample_input(self.parameter_info, rng, **overrides)
 
     def validate_job_params(self, job_params: Sequence[Mapping[str, Any]]) -> list[str | None]:
-        """One ``None`` (valid) or violation text per job dict (§3.2)."""
+        """One ``None`` (valid) or violation text per job dict."""
         return _validation.validate_job_params(self.parameter_info, job_params)
 
     # -- estimation and submission --------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class Session:
         return out
 
     def get_usage_stats_last_n_days(self, n_days: float) -> dict[str, Any]:
-        """Frames rendered per generator over the last ``n_days`` days (§4.2 #10).
+        """Frames rendered per generator over the last ``n_days`` days (the service's usage-counts endpoint).
 
         Raises:
             UsageStatsRetrievalError: the service answered with an error status.

@@ -88,7 +88,7 @@ class PreparedBatch:
 
 
 def seed_for(seed_source: str) -> int:
-    """§7.3: the first 8 bytes of SHA-256 of the seed-source job id, as an unsigned big-endian integer."""
+    """Return the seed: the first 8 bytes of SHA-256 of the seed-source job id, as an unsigned big-endian integer."""
     return int.from_bytes(hashlib.sha256(seed_source.encode("ascii")).digest()[:8], "big")
 
 
@@ -208,7 +208,10 @@ def prepare_batch(
     owner_id: str,
     lookup: Callable[[str], Generator] = get_generator,
 ) -> PreparedBatch:
-    """Validate a batch body (§3.2, §4.1, §4.3 limits) and compute each job's full params, seed and estimate.
+    """Validate a batch body and compute each job's full params, seed and estimate.
+
+    The checks: every job's parameters against the generator schema and its cross-parameter rules, one generator and
+    one preview flag for the whole batch, and the size limits on jobs, names, parameters and frames.
 
     Raises:
         ServiceHTTPError: 400 with a ``detail`` naming the offending job index and parameter, and per-job

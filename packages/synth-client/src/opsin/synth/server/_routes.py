@@ -1,4 +1,4 @@
-"""The REST routes of §4.2 and §4.3 (everything under ``/api/`` except schema, health and results)."""
+"""The REST routes of the original contract and our additions: all of ``/api/`` but schema, health and results."""
 
 from __future__ import annotations
 

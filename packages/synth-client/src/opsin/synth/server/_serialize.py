@@ -1,4 +1,4 @@
-"""JSON shapes of jobs and batches (§4.2), with fresh signed result URLs on every response."""
+"""JSON shapes of jobs and batches of the original REST contract, with fresh signed result URLs on every response."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def result_url(job: Job, base_url: str, secret: str, ttl_s: int) -> str | None:
 
 
 def job_object(job: Job, url: str | None) -> dict[str, Any]:
-    """The job object of §4.2 (plus the ``status`` and sample additions)."""
+    """The job object of the original REST contract (plus the ``status`` and sample additions)."""
     return {
         "id": job.id,
         "name": job.generator,

@@ -1,4 +1,4 @@
-"""Sample accounting (§5): reserve on submit, settle each job exactly once, report balances and usage.
+"""Sample accounting: reserve on submit, settle each job exactly once, report balances and usage.
 
 Every balance change happens inside the transaction that creates the batch or changes the job's state; settling
 is a compare-and-set on the job row (``status`` in the expected states and ``charged`` false), so a job is

@@ -1,4 +1,4 @@
-"""The FastAPI application of the self-hosted service (§4, §8): ``create_app(settings)``.
+"""The FastAPI application of the self-hosted service: ``create_app(settings)``.
 
 It wires the REST routes, the user portal, OpenAPI at ``/api/schema/``, health, signed result downloads, the
 4 MiB body limit, error bodies (``{"detail": "..."}``; validation errors become 400 with a string detail naming the

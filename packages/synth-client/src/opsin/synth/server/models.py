@@ -1,4 +1,4 @@
-"""Database models and connection handling (§8), portable between SQLite and PostgreSQL.
+"""Database models and connection handling, portable between SQLite and PostgreSQL.
 
 UUIDs are ``String(36)``, documents are generic ``JSON``, times are timezone-aware UTC. On SQLite, write
 transactions start with ``BEGIN IMMEDIATE`` (on a separate engine) so concurrent writers queue on the busy timeout

@@ -1,4 +1,4 @@
-"""Service configuration: where data lives, which database, secrets, limits and execution knobs (§2, §4.3, §8)."""
+"""Service configuration: where data lives, which database, secrets, limits and execution knobs."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, **overrides: Any) -> Settings:
-        """Build settings from the environment (§2), explicit arguments winning.
+        """Build settings from the ``OPSIN_SYNTH_*`` environment variables, explicit arguments winning.
 
         Args:
             data_dir: data folder; default :func:`default_data_dir`.

@@ -1,4 +1,4 @@
-"""HMAC signatures: expiring result URLs (§4.3) and portal session cookies / CSRF tokens.
+"""HMAC signatures: expiring result URLs and portal session cookies / CSRF tokens.
 
 Every comparison of a received signature uses :func:`hmac.compare_digest` (constant time).
 """

@@ -15,7 +15,7 @@ DEFAULT_GENERATOR = "visionfit-flagship-v0.1.0"
 
 
 class VisionFitSession(Session):
-    """A session on a VisionFit generator; ``sample_input`` applies the VisionFit joint rules (§7.2).
+    """A session on a VisionFit generator; ``sample_input`` applies the VisionFit joint rules.
 
     Args:
         token: API token.

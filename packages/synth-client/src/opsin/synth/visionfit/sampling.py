@@ -1,4 +1,4 @@
-"""VisionFit parameter sampler (§7.2): tailored distributions and the joint rules the schema cannot express.
+"""VisionFit parameter sampler: tailored distributions and the joint rules the schema cannot express.
 
 Free functions taking the session first (``sample_input(sesh, num_reps=1)``), as in the original workflows; a
 ``VisionFitSession`` exposes the same sampler as its ``sample_input`` method.
@@ -85,7 +85,7 @@ def _int_range(info: Mapping[str, Any], default_low: int, default_high: int) -> 
 
 
 def _draws(r: RandomLike, info_of: ParameterInfo) -> dict[str, Callable[[], Any]]:
-    """Per-parameter draw functions of §7.2 (only for parameters the generator has)."""
+    """Per-parameter VisionFit draw functions (only for parameters the generator has)."""
 
     def uniform(low: float, high: float, name: str) -> Callable[[], float]:
         return lambda: _clip(r.uniform(low, high), info_of[name])
@@ -171,7 +171,7 @@ def _sample_trims(job: dict[str, Any], given: Mapping[str, Any], info_of: Parame
 
 
 def sample_input(sesh: _HasParameterInfo, *, rng: RandomLike | None = None, **overrides: Any) -> dict[str, Any]:
-    """Draw one VisionFit job: the given ``overrides`` plus §7.2 draws for every other parameter.
+    """Draw one VisionFit job: the given ``overrides`` plus VisionFit draws for every other parameter.
 
     Args:
         sesh: a session (anything with ``parameter_info``) of a VisionFit generator.

@@ -1,4 +1,4 @@
-"""VisionFit analysis helpers ([analysis] extra): parameter distributions, batch summaries and label videos (§3.8).
+"""VisionFit analysis helpers ([analysis] extra): parameter distributions, batch summaries and label videos.
 
 Every plotting helper builds a :class:`matplotlib.figure.Figure` directly (no pyplot state, safe under the Agg
 backend and in threads) and returns it; in a notebook a returned figure is shown inline. Job folders without labels

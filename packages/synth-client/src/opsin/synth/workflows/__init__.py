@@ -1,4 +1,4 @@
-"""Workflow notebooks as saved reports (§9) and the steps they run.
+"""Workflow notebooks as saved reports and the steps they run.
 
 ``create_submit_notebook`` writes ``workflow_records/workflow_<stamp>/submit_batch_<stamp>.ipynb``; running it with
 confirmation submits the batch and writes ``download_batch_<stamp>.ipynb`` beside it.

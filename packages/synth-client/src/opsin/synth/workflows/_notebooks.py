@@ -1,4 +1,4 @@
-"""Workflow notebooks as saved reports (§9): a submit notebook that writes its download notebook beside it.
+"""Workflow notebooks as saved reports: a submit notebook that writes its download notebook beside it.
 
 Each notebook starts with a cell tagged ``parameters`` (defaults) followed by a cell tagged ``injected-parameters``
 (the concrete values), the layout papermill uses, so the notebooks also run under papermill or

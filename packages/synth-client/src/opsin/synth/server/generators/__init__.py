@@ -1,4 +1,4 @@
-"""Procedural generators of the synth service and their plugin interface (§7, §8).
+"""Procedural generators of the synth service and their plugin interface.
 
 ``get_generator(name)`` returns a registered generator; ``available_generators()`` lists the built-ins followed by
 plugins of the ``opsin.synth.generators`` entry-point group. A generator describes its schema (``describe()``,

@@ -1,4 +1,4 @@
-"""Avatar appearance (§7.3): body shape from gender/height/weight, skin and hair from the identity, outfits.
+"""Avatar appearance: body shape from gender/height/weight, skin and hair from the identity, outfits.
 
 Materials are assigned per body part; a garment covers a fixed set of parts (a t-shirt the chest, abdomen and upper
 arms, jeans the pelvis, thighs and shins, ...), which also defines the ``CLOTHING_1`` (bottom) and ``CLOTHING_2``

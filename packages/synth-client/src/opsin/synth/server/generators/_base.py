@@ -1,4 +1,4 @@
-"""The generator plugin interface (§8): parameter schema entries and the abstract generator.
+"""The generator plugin interface: parameter schema entries and the abstract generator.
 
 A generator is a module-level class whose instances are picklable, so the dispatcher can ship them to worker
 processes (or a Dask cluster). The service validates and fills the parameters with the schema before it calls
@@ -48,7 +48,7 @@ def _check_type(instance: ParamSpec, attribute: attrs.Attribute[str], value: str
 
 @attrs.frozen(hash=False)
 class ParamSpec:
-    """One parameter of a generator's schema (§4.2).
+    """One parameter of a generator's schema, as the REST generator description lists it.
 
     Attributes:
         name: parameter name as it appears in ``param_values``.
@@ -65,7 +65,7 @@ class ParamSpec:
     description: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the §4.2 parameter dict ``{"name", "type", "default_value", "options", "description"}``."""
+        """Return the REST parameter dict ``{"name", "type", "default_value", "options", "description"}``."""
         options = None
         if self.options is not None:
             options = {
@@ -132,7 +132,7 @@ class Generator(abc.ABC):
     params: tuple[ParamSpec, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        """Return the §4.2 generator description (name, version, description, options.preview, params)."""
+        """Return the REST generator description (name, version, description, options.preview, params)."""
         return {
             "name": self.name,
             "version": self.version,

@@ -1,4 +1,4 @@
-"""Label computation for one VisionFit frame (§6): polygons, keypoints with visibility, cuboid, percentages, metrics.
+"""Label computation for one VisionFit frame: polygons, keypoints with visibility, cuboid, percentages, metrics.
 
 Everything is derived from the same buffers the image was rendered from, so the labels are geometrically consistent
 with the camera matrices: pixel coordinates are ``floor`` of ``P @ X`` and depths are camera-z values.
@@ -88,7 +88,9 @@ def mask_polygons(mask: np.ndarray) -> tuple[list[list[float]], list[float]]:
 
 
 def _bridge(outlines: list[np.ndarray]) -> np.ndarray:
-    """Join component outlines into one polygon (§6: one polygon per annotation) through zero-width bridges.
+    """Join component outlines into one polygon through zero-width bridges.
+
+    The original result layout has one polygon per annotation.
 
     Each further outline (largest first) is spliced in at its vertex nearest to the polygon built so far: the walk
     goes out along the bridge, around the component and back, which encloses no extra area.
@@ -177,7 +179,7 @@ def quaternions(root_rotation: np.ndarray, local_rotations: np.ndarray) -> dict[
 
 
 def frame_metrics(clean: np.ndarray, noisy: np.ndarray, mask: np.ndarray, noise: bool) -> dict[str, float | None]:
-    """Image metrics: mean luma of image / avatar / a 10 px ring around it, contrasts and SNR (§7.3)."""
+    """Image metrics: mean luma of image / avatar / a 10 px ring around it, contrasts and SNR."""
     weights = np.array([0.299, 0.587, 0.114])
     mean_rgb = np.array(cv2.mean(noisy)[:3])
     out: dict[str, float | None] = {"mean_color_contrast": None, "mean_brightness_contrast": None,

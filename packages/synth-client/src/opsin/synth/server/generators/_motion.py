@@ -1,4 +1,4 @@
-"""Exercise motions: the family table, the exact frame count and the seeded timeline of reps and pauses (§7.3).
+"""Exercise motions: the family table, the exact frame count and the seeded timeline of reps and pauses.
 
 A family is a keyframed cycle over the rep phase ``p`` in [0, 1]: each keyframe sets joint angles (degrees, see
 :mod:`._skeleton` for the axes) and root values (``pitch``/``roll`` tilt of the whole body, ``yaw`` turn, ``lift``

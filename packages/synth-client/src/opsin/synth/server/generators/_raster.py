@@ -30,9 +30,15 @@ class Camera(NamedTuple):
     """Pinhole camera (OpenCV axes: x right, y down, z forward).
 
     Attributes:
-        K: 3x3 intrinsics. R: world-to-camera rotation. t: translation (``x_cam = R x + t``).
-        P: ``K @ [R | t]``. position: camera centre in the world. yaw, pitch: degrees (§6 conventions).
-        width, height: image size in pixels.
+        K: 3x3 intrinsics.
+        R: world-to-camera rotation.
+        t: translation (``x_cam = R x + t``).
+        P: ``K @ [R | t]``.
+        position: camera centre in the world.
+        yaw: camera yaw in degrees, as in the labels of the job result.
+        pitch: camera pitch in degrees, as in the labels of the job result.
+        width: image width in pixels.
+        height: image height in pixels.
     """
 
     K: np.ndarray

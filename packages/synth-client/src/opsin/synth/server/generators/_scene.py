@@ -1,4 +1,4 @@
-"""The room (§7.3): box room per scene, procedural floor materials, furniture boxes, wall art, and its static render.
+"""The room: box room per scene, procedural floor materials, furniture boxes, wall art, and its static render.
 
 The camera never moves during a job, so the room is ray cast once per job into colour, depth and world-position
 buffers; each frame only re-renders the avatar (and the soft shadow it casts on the floor) on top of it.

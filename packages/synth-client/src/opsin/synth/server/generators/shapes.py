@@ -1,4 +1,4 @@
-"""``shapes-v0.1.0``: top-down detection scenes whose job folder is a ready COCO dataset (§7.4).
+"""``shapes-v0.1.0``: top-down detection scenes whose job folder is a ready COCO dataset for ``opsin.iq``.
 
 Each image shows a seeded textured ground with objects (cars, trucks, buildings, trees, pools) drawn as filled, shaded
 polygons with drop shadows, sized from real dimensions and the ground sampling distance ``gsd_m`` (metres per pixel).

@@ -1,4 +1,4 @@
-"""``test-generator-v0.1.0``: a tiny, fast generator for tests of the service and the client (§7.3, last item).
+"""``test-generator-v0.1.0``: a tiny, fast generator for tests of the service and the client.
 
 Each frame is a 32 x 32 RGB image of one flat colour derived from the seed, ``param2``, ``param3`` and the frame
 number; ``labels.json`` lists the frames COCO-style. Frames = ``param1`` (previews: 1).

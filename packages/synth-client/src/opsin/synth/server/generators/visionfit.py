@@ -1,10 +1,10 @@
-"""``visionfit-v0.4.0`` and ``visionfit-flagship-v0.1.0``: a procedural humanoid exercising in a room (§7).
+"""``visionfit-v0.4.0`` and ``visionfit-flagship-v0.1.0``: a procedural humanoid exercising in a room.
 
-One job renders ``video.mp4``, ``video_preview.png`` (= frame 0), ``labels.json`` (the COCO superset of §6),
-``segmentation.zip`` (5 masks per frame), ``timing.json`` and ``job.json``, with the real sample batch's file names
-and label keys. Determinism: every random aspect draws from its own named stream of the job seed (``motion/*``,
-``appearance``, ``room``, ``placement``, ``noise/<frame>``), so equal params and seed give byte-identical PNGs and
-labels (``info.date_created`` aside) and a preview is frame 0 of the video.
+One job renders ``video.mp4``, ``video_preview.png`` (= frame 0), ``labels.json`` (the COCO superset of the
+original result layout), ``segmentation.zip`` (5 masks per frame), ``timing.json`` and ``job.json``, with the real
+sample batch's file names and label keys. Determinism: every random aspect draws from its own named stream of the
+job seed (``motion/*``, ``appearance``, ``room``, ``placement``, ``noise/<frame>``), so equal params and seed give
+byte-identical PNGs and labels (``info.date_created`` aside) and a preview is frame 0 of the video.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class VisionFitGenerator(Generator):
     params = _V040_PARAMS
 
     def estimate(self, params: Mapping[str, Any], is_preview: bool) -> int:
-        """Exact frame count (§7.3): ``max(1, round(D * frame_rate))``, previews 1."""
+        """Exact frame count: ``max(1, round(D * frame_rate))``, previews 1."""
         return frame_count(self._ordered(params), is_preview)
 
     def render(
