@@ -27,7 +27,7 @@ from opsin.core import (
     safe_extract_zip,
 )
 from opsin.synth._http import error_detail, url_for
-from opsin.synth.errors import DownloadError
+from opsin.synth.errors import DownloadError, _JobFailedError, _UrlExpiredError
 
 if TYPE_CHECKING:
     from opsin.synth.batch import Batch
@@ -39,18 +39,6 @@ _log = get_logger("opsin.synth")
 PARTIAL_DIR = ".partial"
 _CHUNK = 1 << 20
 _TRANSPORT_RETRIES = 3
-
-
-class _UrlExpiredError(Exception):
-    """The result URL answered 403/410: a fresh summary gives a new one."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-
-
-class _JobFailedError(Exception):
-    """One job could not be downloaded; the message is the reason recorded in ``DownloadError.failed``."""
 
 
 def is_job_downloaded(path: Path, job_id: str) -> bool:

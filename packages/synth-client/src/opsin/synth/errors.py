@@ -15,6 +15,7 @@ from the builtin they really are, so ``except ValueError`` keeps working for cal
         ├── UnknownUserError (LookupError)
         ├── GeneratorError (RuntimeError)
         ├── JobCancelledError
+        ├── ServiceHTTPError (service side: rendered as an HTTP error response)
         └── ApiError
             ├── BatchSubmissionError
             │   └── InsufficientSamplesError
@@ -49,6 +50,7 @@ __all__ = [
     "JobRetrievalError",
     "ParameterValidationError",
     "PreviewNotSupportedError",
+    "ServiceHTTPError",
     "SessionInitializationError",
     "SynthError",
     "UnknownGeneratorError",
@@ -141,6 +143,29 @@ class JobCancelledError(SynthError):
     """A running job noticed its cancellation and stopped."""
 
 
+class ServiceHTTPError(SynthError):
+    """An HTTP error the service's routes raise, answered with ``{"detail": detail, **extra}``.
+
+    Args:
+        status_code: HTTP status.
+        detail: human-readable text (names the thing and the reason).
+        headers: extra response headers.
+        **extra: additional JSON fields (e.g. per-job ``errors``, ``required``/``available``).
+    """
+
+    def __init__(self, status_code: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The JSON body."""
+        return {"detail": self.detail, **self.extra}
+
+
 class ApiError(SynthError):
     """The service answered with an unexpected status.
 
@@ -215,3 +240,18 @@ class AvailableGeneratorRetrievalError(ApiError):
 
 class JobRetrievalError(ApiError, LookupError):
     """A job could not be found (or belongs to another user, which reads the same)."""
+
+
+# Private control flow of the batch download (never reaches a caller): one job's result URL expired, or one job failed.
+
+
+class _UrlExpiredError(SynthError):
+    """The result URL answered 403/410: a fresh summary gives a new one."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+
+
+class _JobFailedError(SynthError):
+    """One job could not be downloaded; the message is the reason recorded in ``DownloadError.failed``."""

@@ -72,7 +72,9 @@ def _check_job_list(job_params: Any) -> None:
 class Session:
     """A token and a target generator, with the generator's schema loaded.
 
-    Args:
+    Construct it as ``Session(token, generator, server=None, *, http_client=None)``.
+
+    Attributes:
         token: API token.
         generator: generator name, e.g. ``visionfit-v0.4.0``.
         server: service URL; ``None`` = ``OPSIN_SYNTH_SERVER`` or the local default (stored with a trailing ``/``).

@@ -31,8 +31,15 @@ class DSWrapper:
         DSAnnotationsNotFoundError: without ``data_path``, no annotation file exists.
 
     Attributes:
-        data_path, data_input, parent_folder, json_annotations, geojson_annotations, mask_annotations_dir,
-        ds_name, params, ds_modifier_applied.
+        data_path: the dataset folder (the image folder's parent when ``data_path`` was not given).
+        data_input: the image folder.
+        parent_folder: the folder that holds ``data_path``.
+        json_annotations: the COCO json file, or ``None``.
+        geojson_annotations: the GeoJSON file, or ``None``.
+        mask_annotations_dir: the raster-mask folder, or ``""`` when there is none.
+        ds_name: the dataset folder's name.
+        params: the parameters logged for this dataset (``ds_name`` plus the modifier's).
+        ds_modifier_applied: the modifier that produced this dataset, or ``None``.
     """
 
     def __init__(

@@ -62,7 +62,9 @@ class SharpnessMeasure:
         pixels_sampled: half width ``ps`` of a patch (default ``(L + 6) // 2 + 1``; at least 5).
         r2_threshold: minimum R^2 of the normalised ESF fit.
         snr_threshold: minimum edge SNR.
-        get_rer, get_fwhm, get_mtf: which values to report (MTF = ``MTF_NYQ`` and ``MTF_halfNYQ``).
+        get_rer: report the relative edge response (RER).
+        get_fwhm: report the full width at half maximum (FWHM) of the line spread function.
+        get_mtf: report the MTF at Nyquist and half Nyquist (``MTF_NYQ`` and ``MTF_halfNYQ``).
         get_mtf_curve: also collect MTF curves (see :func:`mtf_from_array`).
         save_edges: write the accepted edge pieces as a GeoJSON FeatureCollection to ``save_edges_to``.
         save_edges_to: output file for ``save_edges``.

@@ -6,7 +6,9 @@ imported lazily, so worker processes that only need :mod:`opsin.synth.server.gen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from opsin.core import lazy_exports
 
 if TYPE_CHECKING:
     from opsin.synth.server.app import create_app
@@ -14,15 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Settings", "create_app"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from opsin.synth.server.app import create_app
-
-        return create_app
-    if name == "Settings":
-        from opsin.synth.server.settings import Settings
-
-        return Settings
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"Settings": "opsin.synth.server.settings", "create_app": "opsin.synth.server.app"}, globals()
+)
