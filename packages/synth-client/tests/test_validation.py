@@ -1,4 +1,4 @@
-"""§3.2 validation and normalisation as a pure function (shared by the service and the client)."""
+"""Job-parameter validation and normalisation as a pure function (shared by the service and the client)."""
 
 from __future__ import annotations
 

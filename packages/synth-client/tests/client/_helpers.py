@@ -20,7 +20,7 @@ def completed_batch(session: Session, jobs: list[dict], *, name: str = "client t
 
 
 def signed_url(server: str, secret: str, job_id: str, expires: int) -> str:
-    """A result URL signed as the service signs them (§4.3)."""
+    """A result URL signed as the service signs them."""
     sig = hmac.new(secret.encode(), f"{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()
     return f"{server.rstrip('/')}/api/results/{job_id}.zip?expires={expires}&sig={sig}"
 

@@ -1,4 +1,4 @@
-"""Download safety (§3.7) against the real service: foreign folders, bad statuses, bad archives, partial failure,
+"""Download safety against the real service: foreign folders, bad statuses, bad archives, partial failure,
 expired URLs, resumption and overwrite."""
 
 from __future__ import annotations

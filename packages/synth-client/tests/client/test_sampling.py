@@ -1,4 +1,4 @@
-"""Sampling and validation rules that need no server (§3.2, §3.3, §7.2) on the VisionFit schema."""
+"""Validation, filling and the VisionFit sampler on the VisionFit schema: rules that need no server."""
 
 from __future__ import annotations
 

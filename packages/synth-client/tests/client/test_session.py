@@ -1,4 +1,4 @@
-"""Session and Batch semantics (§3.1-§3.6) against the real service."""
+"""Session and Batch semantics against the real service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Client <-> app in one process through FastAPI's TestClient (the ``http_client`` hook of §3.1)."""
+"""Client <-> app in one process through FastAPI's TestClient (the ``http_client`` hook of ``Session``)."""
 
 from __future__ import annotations
 

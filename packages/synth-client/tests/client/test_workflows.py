@@ -1,4 +1,4 @@
-"""Workflow notebooks (§9) executed headless with nbclient against the local service."""
+"""Workflow notebooks executed headless with nbclient against the local service."""
 
 from __future__ import annotations
 

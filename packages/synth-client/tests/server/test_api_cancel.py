@@ -1,4 +1,4 @@
-"""Cancel (§4.3): queued jobs end cancelled with their reservation returned; repeats are no-ops."""
+"""Cancel: queued jobs end cancelled with their reservation returned; repeats are no-ops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST contract (§4): status codes and JSON shapes of every endpoint, 400/401/403/413 handling, schema, health."""
+"""REST contract: status codes and JSON shapes of every endpoint, 400/401/403/413 handling, schema, health."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotent submit (§4.3): replays return the stored response, charge once, conflict on another body."""
+"""Idempotent submit: replays return the stored response, charge once, conflict on another body."""
 
 from __future__ import annotations
 

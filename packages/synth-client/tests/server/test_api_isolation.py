@@ -1,4 +1,4 @@
-"""Strict per-user isolation: another user's ids answer exactly like ids that do not exist (§4.3)."""
+"""Strict per-user isolation: another user's ids answer exactly like ids that do not exist."""
 
 from __future__ import annotations
 

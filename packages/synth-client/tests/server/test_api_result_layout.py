@@ -1,4 +1,4 @@
-"""A VisionFit job downloaded through the service has the real fixture batch's layout (§6)."""
+"""A VisionFit job downloaded through the service has the real fixture batch's layout (the original's result layout)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from opsin.core import safe_extract_zip
 
 SAMPLE = FIXTURES / "visionfit-v0.4.0-sample"
 SAMPLE_JOB = "1b3f73c9-0e95-46f7-93c3-ce0ae516b413"
-NOT_PRODUCED = {"person_idx", "action"}  # §7.3: optional fields our generator does not write
-EXTRA_INFO = {"generator", "seed_job_id"}  # §7.3: extra info keys of ours
+NOT_PRODUCED = {"person_idx", "action"}  # optional fields our generator does not write
+EXTRA_INFO = {"generator", "seed_job_id"}  # extra info keys of ours
 TIMING_KEYS = {"frame_render", "frame_annotate", "frame_render_misc", "image_metrics", "num_frames"}
 
 

@@ -18,7 +18,7 @@ mask_utils = pytest.importorskip("pycocotools.mask", reason="polygons are raster
 # pycocotools' mask decoding trips a NumPy 2 deprecation warning that is not ours
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-# COCO keypoint -> the armature joint or vertex keypoint it is taken from (ours; §6 leaves it to the producer)
+# COCO keypoint -> the armature joint or vertex keypoint it is taken from (our choice: the original leaves it open)
 COCO_SOURCE = {"nose": ("vertex_keypoints", "nose_tip"), "left_eye": ("armature_keypoints", "left_eye_smplhf"),
                "right_eye": ("armature_keypoints", "right_eye_smplhf"), "left_ear": ("vertex_keypoints", "left_ear"),
                "right_ear": ("vertex_keypoints", "right_ear")}  # fmt: skip

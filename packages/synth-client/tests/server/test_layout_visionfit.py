@@ -12,10 +12,10 @@ pytest.importorskip("cv2", reason="the generators need the [server] extra")
 
 from opsin.synth.server.generators import get_generator
 
-# §7.3 "Not produced": equipment instances, person_idx, action (absent from the fixture too) and timing keys
+# not produced by our generator: equipment instances, person_idx, action (absent from the fixture too) and timing keys
 # beyond frame_render, frame_annotate, frame_render_misc, image_metrics, num_frames.
 NOT_PRODUCED_TIMING_PREFIXES = ("exercise_apply", "dry_run", "clothsim-")
-# our additions to info (§7.3 "Extra info")
+# our additions to info
 EXTRA_INFO_KEYS = {"info.generator", "info.seed_job_id"}
 
 
