@@ -131,7 +131,7 @@ def write_flow_video(
         reader.seek_time(0)
         frames = 0
         with atomic_path(out) as tmp:
-            writer = cv2.VideoWriter(str(tmp) + ".mp4", cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame_w, h))
+            writer = cv2.VideoWriter(str(tmp) + ".mp4", cv2.VideoWriter.fourcc(*"mp4v"), fps, (frame_w, h))
             if not writer.isOpened():
                 message = f"{out}: OpenCV cannot open an mp4 writer here (mp4v codec)"
                 raise ConfigError(message)
