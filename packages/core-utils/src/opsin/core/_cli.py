@@ -126,7 +126,7 @@ def _common_params() -> list[click.Parameter]:
 def _add_common_params(command: click.Command) -> None:
     names = {name for param in command.params for name in getattr(param, "opts", ())}
     for param in _common_params():
-        if not names.intersection(param.opts):  # type: ignore[attr-defined]
+        if not names.intersection(param.opts):
             command.params.append(param)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
@@ -158,7 +158,7 @@ class OpsinGroup(click.Group):
         _add_common_params(cmd)
         super().add_command(cmd, name)
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

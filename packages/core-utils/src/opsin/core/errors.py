@@ -33,7 +33,7 @@ class CliError(OpsinError, click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         click.ClickException.__init__(self, message)
-        self.exit_code = int(exit_code)
+        self.exit_code = int(exit_code)  # type: ignore[misc]  # click declares it a class default
 
 
 class ExecutorSpecError(OpsinError, ValueError):
