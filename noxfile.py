@@ -195,7 +195,7 @@ DEMOS: dict[str, list[list[str]]] = {
     ],
     "iq-experiments": [
         # Synthetic dataset, JPEG quality x learning rate grid tracked in mlflow, SNR/sharpness, a PNG plot.
-        ["opsin-iq", "demo", "-o", "{out}/iq", "--workers", "2"],
+        ["opsin-iq", "demo", "--out-dir", "{out}/iq", "--workers", "2"],
     ],
     "event-flow": [
         # A small synthetic event dataset with exact ground-truth flow, then its event_cube features.
@@ -239,9 +239,9 @@ def demo(session: nox.Session) -> None:
     shapes_jobs = sorted(p.parent for p in (out / "synth").glob("*/*/annotations.json"))
     if shapes_jobs:
         session.log(f"iq-experiments on the synth service's shapes job {shapes_jobs[0].name}")
-        session.run("opsin-iq", "sanity", str(shapes_jobs[0]), "--output-path", str(out / "iq-sanity"), "--output",
+        session.run("opsin-iq", "sanity", str(shapes_jobs[0]), "--out-dir", str(out / "iq-sanity"), "--out",
                     str(out / "iq-sanity.json"))  # fmt: skip
-        session.run("opsin-iq", "stats", str(shapes_jobs[0]), "--output-path", str(out / "iq-stats"), "--output",
+        session.run("opsin-iq", "stats", str(shapes_jobs[0]), "--out-dir", str(out / "iq-stats"), "--out",
                     str(out / "iq-stats.json"))  # fmt: skip
     for folder in missing:
         session.log(f"{folder}: no demo entry point yet (it is a library, or its demo lands with a later issue)")
