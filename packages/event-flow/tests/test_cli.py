@@ -3,7 +3,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from _cli_run import one_error_line, run
 
 from opsin.eventflow import cli
 from opsin.eventflow.io import H5FeaturesReader, open_events, read_flow_labels
@@ -11,18 +11,6 @@ from opsin.eventflow.io import H5FeaturesReader, open_events, read_flow_labels
 # Every registered subcommand (others may be added by later modules); these must be among them.
 SUBCOMMANDS = sorted(cli.main.commands)
 BUILT = {"synth", "precompute", "fit", "validate", "test", "evaluate", "export"}
-
-
-def run(args: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, args)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)

@@ -9,9 +9,8 @@ import shutil
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
+from _cli_run import run
 
-from opsin.eventflow import cli
 from opsin.eventflow.export import INFO_NAME, MODEL_NAME
 from opsin.eventflow.lightning_model import FlowModel
 
@@ -42,11 +41,6 @@ TINY_CONFIG = {
         ],
     },
 }
-
-
-def run(args: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, args)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def one_error_line(err: str) -> str:

@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _cli_run import one_error_line, run
 from _scenes import DT, translating_events
-from click.testing import CliRunner
 
-from opsin.eventflow import cli
 from opsin.eventflow._association import associate_predictions
 from opsin.eventflow.inference import infer_file, load_predictor, window_range
 from opsin.eventflow.io import open_events, read_flow_labels
@@ -140,18 +139,6 @@ def test_infer_on_real_recordings(
     assert labels.flow.shape[1:] == (2, *shape)
     assert np.isfinite(labels.flow).all()
     assert result.events > 0
-
-
-def run(args: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, args)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def test_cli_infer_and_bad_inputs(recordings: dict[str, Path], tiny_ckpt: Path, tmp_path: Path) -> None:

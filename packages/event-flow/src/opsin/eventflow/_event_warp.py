@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from opsin.eventflow._association import bilinear_lookup
 from opsin.eventflow.errors import ConfigError
 
 __all__ = ["event_image", "warp_events"]
@@ -17,22 +18,6 @@ def _as_numpy_flow(flow: Any) -> np.ndarray:
         message = f"warp_events expects a (2, H, W) flow, got shape {array.shape}"
         raise ConfigError(message)
     return array.astype(np.float64, copy=False)
-
-
-def _bilinear_sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Samples (H, W) ``image`` at float positions, clamped to the image (the border value extends outwards)."""
-    h, w = image.shape
-    xs = np.clip(xs, 0, w - 1)
-    ys = np.clip(ys, 0, h - 1)
-    x0 = np.minimum(np.floor(xs).astype(np.int64), max(w - 2, 0))
-    y0 = np.minimum(np.floor(ys).astype(np.int64), max(h - 2, 0))
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    wx = xs - x0
-    wy = ys - y0
-    top = image[y0, x0] * (1 - wx) + image[y0, x1] * wx
-    bottom = image[y1, x0] * (1 - wx) + image[y1, x1] * wx
-    return np.asarray(top * (1 - wy) + bottom * wy)
 
 
 def warp_events(events: np.ndarray, flow: Any, t_ref: float, delta_t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +43,7 @@ def warp_events(events: np.ndarray, flow: Any, t_ref: float, delta_t: float) -> 
     xs = np.asarray(events["x"], dtype=np.float64)
     ys = np.asarray(events["y"], dtype=np.float64)
     scale = (float(t_ref) - np.asarray(events["t"], dtype=np.float64)) / float(delta_t)
-    u = _bilinear_sample(field[0], xs, ys)
-    v = _bilinear_sample(field[1], xs, ys)
+    u, v = bilinear_lookup(field, xs, ys)
     return xs + u * scale, ys + v * scale
 
 

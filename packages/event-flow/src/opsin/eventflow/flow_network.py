@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from opsin.eventflow._conv import time_to_batch
-from opsin.eventflow._rnn import ConvGRUCell, ConvLSTMCell, as_reset_mask
+from opsin.eventflow._rnn import ConvGRUCell, ConvLSTMCell
 from opsin.eventflow._unet import UnetRegressor
 from opsin.eventflow.errors import ConfigError
 from opsin.eventflow.feature_extractor import AVAILABLE_ARCHS
@@ -134,18 +134,13 @@ class FlowNetwork(nn.Module):
         Raises:
             ConfigError: the mask has neither 1 nor B values while a state is held.
         """
-        flat = as_reset_mask(mask)
-        for module in self.modules():
-            # Recurrent cells are the modules with a detach_state method (isinstance does not work in TorchScript).
-            if hasattr(module, "detach_state"):
-                module.reset(flat)  # type: ignore[operator]
+        # Every recurrent cell lives in the feature extractor, whose reset visits all of them however deep.
+        self.feature_extractor.reset(mask)
 
     @torch.jit.export
     def reset_all(self) -> None:
         """Zeroes the state of every recurrent cell."""
-        for module in self.modules():
-            if hasattr(module, "detach_state"):
-                module.reset_all()  # type: ignore[operator]
+        self.feature_extractor.reset_all()
 
     def _cells(self) -> list[ConvLSTMCell | ConvGRUCell]:
         return [module for module in self.modules() if isinstance(module, ConvLSTMCell | ConvGRUCell)]
