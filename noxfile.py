@@ -213,9 +213,9 @@ DEMOS: dict[str, list[list[str]]] = {
          "--dir", "{out}/event-flow/raw/test", "--farneback", "--json", "{out}/event-flow/evaluate.json"],
         # Flow of a 320x240 recording with the pretrained model shipped in the package, as a video.
         ["opsin-eventflow", "synth", "--out-dir", "{out}/event-flow/video", "--num-sequences", "1", "--height", "240",
-         "--width", "320", "--duration-us", "2000000", "--delta-t", "50000", "--seed", "7"],
+         "--width", "320", "--duration-us", "2000000", "--delta-t", "50000", "--seed", "7", "--max-speed", "250"],
         ["opsin-eventflow", "demo", "--input", "{out}/event-flow/video/train/seq_0000_td.dat", "--out",
-         "{out}/event-flow/flow.mp4", "--mode", "arrows"],
+         "{out}/event-flow/flow.mp4", "--mode", "dense"],
     ],
 }  # fmt: skip
 
