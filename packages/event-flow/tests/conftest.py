@@ -36,3 +36,14 @@ def flow_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("flow_data")
     make_dataset(root, 4, 32, 32, 240_000, 10_000, seed=3, max_speed=150.0)
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

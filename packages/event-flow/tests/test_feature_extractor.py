@@ -28,13 +28,7 @@ PARAMETER_COUNTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_public_names():

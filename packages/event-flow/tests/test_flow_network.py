@@ -10,16 +10,10 @@ from opsin.eventflow.errors import ConfigError
 from opsin.eventflow.flow_network import FlowNetwork
 from opsin.eventflow.warping import Pyramid, Warping, warp_to_micro_tbin
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 WEIGHTS = {"data": 1.0, "smoothness": 0.4}

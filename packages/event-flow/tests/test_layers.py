@@ -21,16 +21,10 @@ from opsin.eventflow.layers import (
     time_to_batch,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors run fastest on one thread (and a busy 2-core runner makes OpenMP spin)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 def n_params(module: nn.Module) -> int:
