@@ -63,12 +63,10 @@ def _check_flow(flow: Tensor) -> None:
         raise ConfigError(message)
 
 
-class SmoothnessLoss(nn.Module):
-    """First-order smoothness: rho of forward differences of each flow component.
+class _CharbonnierPenalty(nn.Module):
+    """A flow regulariser: Charbonnier penalties of some flow differences, averaged.
 
-    D_x c(x, y) = c(x, y) - c(x + 1, y) is defined for x < w - 1 and D_y c(x, y) = c(x, y) - c(x, y + 1) for
-    y < h - 1; undefined positions contribute zero, so any constant flow gives exactly the value of a zero flow.
-    The loss is the mean over (N, 2 directions, h, w) for u plus the same mean for v.
+    Subclasses implement :meth:`penalties`; the loss is twice its mean (one mean for u plus one for v).
 
     Args:
         alpha: Charbonnier exponent.
@@ -84,6 +82,31 @@ class SmoothnessLoss(nn.Module):
         self.beta = beta
         self.epsilon = epsilon
 
+    def _rho(self, x: Tensor) -> Tensor:
+        return charbonnier(x, self.alpha, self.beta, self.epsilon)
+
+    def penalties(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The penalty map of one (N, 2, h, w) flow, zero where a difference is undefined."""
+        raise NotImplementedError
+
+    def forward(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The loss of one (N, 2, h, w) flow."""
+        return 2 * self.penalties(flow, mask).mean()
+
+
+class SmoothnessLoss(_CharbonnierPenalty):
+    """First-order smoothness: rho of forward differences of each flow component.
+
+    D_x c(x, y) = c(x, y) - c(x + 1, y) is defined for x < w - 1 and D_y c(x, y) = c(x, y) - c(x, y + 1) for
+    y < h - 1; undefined positions contribute zero, so any constant flow gives exactly the value of a zero flow.
+    The loss is the mean over (N, 2 directions, h, w) for u plus the same mean for v.
+
+    Args:
+        alpha: Charbonnier exponent.
+        beta: Charbonnier scale.
+        epsilon: Charbonnier smoothing constant.
+    """
+
     def penalties(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
         """(N, 4, h, w) map [D_x u, D_y u, D_x v, D_y v] penalised, 0 where undefined, times ``mask`` (N, 1, h, w)."""
         _check_flow(flow)
@@ -96,15 +119,11 @@ class SmoothnessLoss(nn.Module):
         valid_x[..., :, : w - 1] = 1
         valid_y = flow.new_zeros(1, 1, h, w)
         valid_y[..., : h - 1, :] = 1
-        rho_x = charbonnier(dx, self.alpha, self.beta, self.epsilon) * valid_x
-        rho_y = charbonnier(dy, self.alpha, self.beta, self.epsilon) * valid_y
+        rho_x = self._rho(dx) * valid_x
+        rho_y = self._rho(dy) * valid_y
         # Channel order (component, direction): u-x, u-y, v-x, v-y.
         out = torch.stack((rho_x, rho_y), dim=2).reshape(n, 4, h, w)
         return out if mask is None else out * mask
-
-    def forward(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
-        """The loss of one (N, 2, h, w) flow."""
-        return 2 * self.penalties(flow, mask).mean()
 
 
 def _second_order_kernels() -> Tensor:
@@ -125,7 +144,7 @@ def second_order_validity(height: int, width: int) -> Tensor:
     return valid
 
 
-class SecondOrderLoss(nn.Module):
+class SecondOrderLoss(_CharbonnierPenalty):
     """Second-order smoothness: rho of 3x3 second differences of each flow component.
 
     Kernels (cross-correlation): horizontal [1, -2, 1], vertical [1, -2, 1]^T, main diagonal (1 at the top-left and
@@ -139,14 +158,6 @@ class SecondOrderLoss(nn.Module):
         beta: Charbonnier scale.
         epsilon: Charbonnier smoothing constant.
     """
-
-    def __init__(
-        self, alpha: float = CHARBONNIER_ALPHA, beta: float = CHARBONNIER_BETA, epsilon: float = CHARBONNIER_EPSILON
-    ) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.beta = beta
-        self.epsilon = epsilon
 
     @property
     def kernels(self) -> Tensor:
@@ -166,13 +177,6 @@ class SecondOrderLoss(nn.Module):
         out[:, :, 3, 1 : h - 1, 1 : w - 1] = rho(flow[..., : h - 2, 2:] - centre + flow[..., 2:, : w - 2])
         out = out.reshape(n, 8, h, w)
         return out if mask is None else out * mask
-
-    def _rho(self, x: Tensor) -> Tensor:
-        return charbonnier(x, self.alpha, self.beta, self.epsilon)
-
-    def forward(self, flow: Tensor, mask: Tensor | None = None) -> Tensor:
-        """The loss of one (N, 2, h, w) flow."""
-        return 2 * self.penalties(flow, mask).mean()
 
 
 def extreme_displacement_loss(flow: Tensor, threshold: float = 0) -> Tensor:
