@@ -123,3 +123,22 @@ def test_noisy_preset_makes_noise_on_static_scene():
         sim.set_config("bogus")
     with pytest.raises(ConfigError):
         sim.image_callback(np.zeros((3, 3)), 2_000_000)
+
+
+def test_an_undershooting_frame_is_dark_not_an_unstable_filter():
+    # A renderer can return a value far below zero near a homography's horizon. With the photoreceptor low-pass on
+    # (noisy preset), such a pixel must count as darkness: the same events as a frame holding 0 there.
+    bright, undershoot = np.full((4, 4), 120.0), np.full((4, 4), 120.0)
+    undershoot[1, 2] = -1.4e5
+    frames = [bright] + [undershoot] * 30
+    dark = [bright] + [undershoot.clip(0, None)] * 30
+    counts = []
+    for seq in (frames, dark):
+        sim = EventSimulator(4, 4, seed=5)
+        sim.set_config("noisy")
+        sim.shot_noise_rate_hz = 0.0
+        for k, img in enumerate(seq):
+            sim.image_callback(img, k * 3_000)
+        counts.append(sim.get_events().size)
+    assert counts[0] == counts[1]
+    assert 0 < counts[0] < 100  # log(120/255) -> log(eps) is a few dozen thresholds at most

@@ -117,3 +117,20 @@ def test_invalid_specs_and_splits():
     assert split_counts(1) == (1, 0, 0)
     assert split_counts(3) == (1, 1, 1)
     assert split_counts(10) == (6, 2, 2)
+
+
+@pytest.mark.parametrize("supersample", [False, True])
+def test_render_stays_in_the_texture_range_across_a_horizon(supersample):
+    # A homography whose horizon (denominator 0) crosses the frame: OpenCV alone returns values far below the texture.
+    tex = np.random.default_rng(2).uniform(20.0, 240.0, (240, 320)).astype(np.float32)
+    horizon = np.array(
+        [
+            [2.5448928948727684e-01, 8.8900946986848661e-01, -1.7519840030577251e02],
+            [-9.4433776346944909e-01, 4.9854619409399581e-01, 8.7642141673943115e01],
+            [4.1192058296738896e-04, 6.0435459465640433e-03, -8.3469862791688276e-02],
+        ]
+    )  # a random homography of the synthetic generator, 1.74 s into a noisy-preset sequence
+    frame = render(tex, horizon, 120, 160, supersample)
+    assert frame.shape == (120, 160)
+    assert frame.min() >= tex.min()
+    assert frame.max() <= tex.max()

@@ -143,7 +143,8 @@ class EventSimulator:
         Raises:
             ConfigError: wrong frame shape or a timestamp going back in time.
         """
-        frame = np.asarray(img, dtype=np.float64)
+        # Light is never negative; a renderer's undershoot must not drive the photoreceptor filter unstable.
+        frame = np.maximum(np.asarray(img, dtype=np.float64), 0.0)
         if frame.shape != (self.height, self.width):
             message = f"frame of shape {frame.shape} does not match the simulator's {(self.height, self.width)}"
             raise ConfigError(message)
@@ -163,7 +164,7 @@ class EventSimulator:
         inten01 = (frame + 20.0) / 275.0
         if self.cutoff_hz > 0:
             tau = 1.0 / (2 * math.pi * self.cutoff_hz)
-            a = np.minimum(1.0, inten01 * dt_s / tau)
+            a = np.clip(inten01 * dt_s / tau, 0.0, 1.0)
             self._lp1 = (1 - a) * self._lp1 + a * log_now
             self._lp2 = (1 - a) * self._lp2 + a * self._lp1
             signal = self._lp2.copy()

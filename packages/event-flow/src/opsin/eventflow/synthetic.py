@@ -115,17 +115,23 @@ def make_texture(
 def render(
     texture: np.ndarray, homography: np.ndarray, height: int, width: int, supersample: bool = False
 ) -> np.ndarray:
-    """Renders the texture seen through ``homography`` (texture -> image) as a float32 (height, width) frame."""
+    """Renders the texture seen through ``homography`` (texture -> image) as a float32 (height, width) frame.
+
+    Values stay within the texture's range: near a homography's horizon OpenCV can return garbage far outside it,
+    which would otherwise reach the simulator as huge contrasts.
+    """
     tex = texture.astype(np.float32, copy=False)
     if not supersample:
-        return cv2.warpPerspective(
+        frame = cv2.warpPerspective(
             tex, homography, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
         )
-    up = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
-    big = cv2.warpPerspective(
-        tex, up @ homography, (2 * width, 2 * height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-    )
-    return cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+    else:
+        up = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
+        big = cv2.warpPerspective(
+            tex, up @ homography, (2 * width, 2 * height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
+        frame = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+    return np.clip(frame, tex.min(), tex.max(), out=frame)
 
 
 def _project(matrix: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
