@@ -110,6 +110,40 @@ def last_ckpt(trained):
     return trained / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
 
+def test_fit_from_a_weights_only_checkpoint_fine_tunes_from_its_weights(last_ckpt, flow_dataset, tiny_config, tmp_path):
+    # A shipped model has no optimizer state: fit must start from its weights at epoch 0 (Lightning alone refuses).
+    full = torch.load(last_ckpt, map_location="cpu", weights_only=False)
+    slim = tmp_path / "weights.ckpt"
+    torch.save({key: full[key] for key in ("state_dict", "hyper_parameters")}, slim)
+    root = tmp_path / "run"
+    args = ["fit", "--config", str(tiny_config), "--data.data_dir", str(flow_dataset), "--ckpt_path", str(slim)]
+    # Learning rate 0 (from the command line: it must win over the checkpoint's 1e-3) keeps the weights unchanged.
+    args += ["--model.learning_rate", "0.0", "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root)]
+    code, _, err = run(args)
+    assert code == 0, err
+    tuned = root / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    after = torch.load(tuned, map_location="cpu", weights_only=False)
+    assert after["epoch"] == 0
+    assert after["hyper_parameters"]["learning_rate"] == 0.0
+    params = {name for name, _ in FlowModel.load_from_checkpoint(tuned, map_location="cpu").named_parameters()}
+    for name in params:  # without the weights, these would be the seed's fresh initialisation
+        torch.testing.assert_close(after["state_dict"][name], full["state_dict"][name])
+
+
+def test_fit_from_weights_of_another_architecture_is_one_line(last_ckpt, flow_dataset, tiny_config, tmp_path):
+    full = torch.load(last_ckpt, map_location="cpu", weights_only=False)
+    hparams = dict(full["hyper_parameters"])
+    hparams["network_kwargs"] = {**hparams["network_kwargs"], "base": 8}  # claims base 8, holds base-4 weights
+    slim = tmp_path / "mismatch.ckpt"
+    torch.save({"state_dict": full["state_dict"], "hyper_parameters": hparams}, slim)
+    args = ["fit", "--config", str(tiny_config), "--data.data_dir", str(flow_dataset), "--ckpt_path", str(slim)]
+    code, _, err = run([*args, "--trainer.default_root_dir", str(tmp_path / "run")])
+    assert code != 0
+    line = one_error_line(err)
+    assert "mismatch.ckpt" in line
+    assert "do not fit" in line
+
+
 def test_validate_and_test_report_metrics(last_ckpt, flow_dataset, tiny_config, tmp_path):
     base = ["--config", str(tiny_config), "--data.data_dir", str(flow_dataset), "--ckpt_path", str(last_ckpt)]
     base += ["--trainer.default_root_dir", str(tmp_path)]

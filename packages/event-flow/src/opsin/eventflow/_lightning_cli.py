@@ -3,7 +3,10 @@
 The model's ``delta_t``, ``preprocess``, ``array_dim`` and ``preprocess_kwargs`` are linked to the data module, so a
 config states them once (under ``model:``). ``--config NAME`` also accepts the name of a config shipped with the
 package (``flow`` or ``demo``, with or without ``.yaml``). ``--ckpt_path last`` resumes from the newest ``last*.ckpt``
-under the run's root folder (Lightning alone only looks in the new run's own version folder). A mixed-precision
+under the run's root folder (Lightning alone only looks in the new run's own version folder). ``fit --ckpt_path``
+with a weights-only checkpoint (the shipped pretrained models, or a pretrained model's name such as
+``eminet16-synth``) fine-tunes: training starts at epoch 0 from those weights, with the config's optimizer settings,
+and only the checkpoint's architecture arguments override the config. A mixed-precision
 16-bit run without CUDA falls back to 32-bit with a warning, so the shipped config also trains on a CPU.
 """
 
@@ -30,6 +33,9 @@ _log = get_logger(__name__)
 SUBCOMMANDS = ("fit", "validate", "test")
 _LINKED = ("delta_t", "preprocess", "array_dim", "preprocess_kwargs")
 _HALF = ("16-mixed", "16", "16-true")
+# The FlowModel arguments that give a checkpoint's weights their shapes and meaning: a fine-tuning run takes these
+# from the checkpoint and everything else (learning rate, array_dim, losses) from its config.
+_ARCHITECTURE = ("delta_t", "preprocess", "preprocess_kwargs", "feature_extractor_name", "network_kwargs")
 
 
 def shipped_configs() -> list[str]:
@@ -115,8 +121,13 @@ class FlowCLI(LightningCLI):
 
         import torch
 
+        from opsin.eventflow import pretrained
+
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path in pretrained.MODELS and not Path(ckpt_path).exists():
+            ckpt_path = str(pretrained.checkpoint_path(ckpt_path))
+            self.config[subcommand].ckpt_path = ckpt_path
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
         try:
@@ -125,6 +136,8 @@ class FlowCLI(LightningCLI):
             message = f"not a readable checkpoint ({type(exc).__name__})"
             raise FormatError(ckpt_path, None, message) from None
         accepted = set(inspect.signature(FlowModel.__init__).parameters) - {"self"}
+        if subcommand == "fit" and "optimizer_states" not in ckpt:
+            accepted &= set(_ARCHITECTURE)  # fine-tuning: the config keeps its training settings
         hparams = {k: v for k, v in dict(ckpt.get("hyper_parameters") or {}).items() if k in accepted}
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
@@ -142,9 +155,17 @@ class FlowCLI(LightningCLI):
             trainer.precision = "32-true"
 
     def before_fit(self) -> None:
-        """Turns ``--ckpt_path last`` into the newest ``last*.ckpt`` of earlier runs under the same root folder."""
+        """Resolves ``--ckpt_path`` before training.
+
+        ``last`` resumes the newest ``last*.ckpt`` of earlier runs under the same root folder; a weights-only
+        checkpoint is loaded into the model and training starts from there at epoch 0 (fine-tuning).
+        """
         config = self.config_init[self.subcommand]
-        if config.get("ckpt_path") != "last":
+        path = config.get("ckpt_path")
+        if path and path != "last" and Path(path).is_file():
+            self._start_from_weights(config, path)
+            return
+        if path != "last":
             return
         trainer = self.trainer
         roots = [trainer.default_root_dir]
@@ -158,6 +179,21 @@ class FlowCLI(LightningCLI):
             return
         _log.info("resuming from %s", found)
         config.ckpt_path = str(found)
+
+    def _start_from_weights(self, config: Any, path: str) -> None:
+        import torch
+
+        ckpt = torch.load(path, weights_only=True, map_location="cpu")
+        if "optimizer_states" in ckpt:
+            return  # a full training checkpoint: Lightning resumes it (epoch, optimizer, callbacks)
+        try:
+            self.model.load_state_dict(ckpt["state_dict"])
+        except (KeyError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split())[:300]
+            message = f"its weights do not fit the model of this config ({reason})"
+            raise FormatError(path, None, message) from None
+        _log.info("fine-tuning from the weights of %s (a weights-only checkpoint: training starts at epoch 0)", path)
+        config.ckpt_path = None
 
 
 def run_lightning_cli(subcommand: str, args: Sequence[str]) -> None:
