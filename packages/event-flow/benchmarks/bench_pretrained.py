@@ -39,8 +39,8 @@ def make_test_set(root: Path, per_block: int, duration_us: int) -> list[tuple[Pa
     return pairs
 
 
-def score(pairs: list[tuple[Path, Path]]) -> dict[str, dict[str, FlowMetricAccumulator]]:
-    predictor = load_predictor()
+def score(pairs: list[tuple[Path, Path]], ckpt: Path | None) -> dict[str, dict[str, FlowMetricAccumulator]]:
+    predictor = load_predictor(ckpt)
     accs = {mode: {name: FlowMetricAccumulator() for name in ("model", "farneback")} for mode in ("masked", "dense")}
     for events_path, gt_path in pairs:
         labels = read_flow_labels(gt_path)
@@ -82,8 +82,8 @@ def accuracy_table(accs: dict[str, dict[str, FlowMetricAccumulator]]) -> str:
     return "\n".join(rows)
 
 
-def speed_table(pairs: list[tuple[Path, Path]], out_dir: Path) -> str:
-    predictor = load_predictor()
+def speed_table(pairs: list[tuple[Path, Path]], out_dir: Path, ckpt: Path | None) -> str:
+    predictor = load_predictor(ckpt)
     rows = ["| what | value |", "|---|---|"]
     result = infer_file(predictor, pairs[0][0], out_dir / "speed_flow.h5", show_progress=False)
     rows.append(
@@ -104,17 +104,23 @@ def speed_table(pairs: list[tuple[Path, Path]], out_dir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter test recordings")
+    parser.add_argument("--ckpt", type=Path, help="score this checkpoint instead of the shipped model")
+    parser.add_argument("--data-dir", type=Path, help="keep the test set here and reuse it on the next run")
     args = parser.parse_args()
     per_block, duration = (3, 500_000) if args.quick else (6, 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.data_dir or Path(tmp)
         began = time.perf_counter()
-        pairs = make_test_set(root, per_block, duration)
+        marker = root / f"complete-{per_block}-{duration}"
+        if not marker.is_file():
+            pairs = make_test_set(root, per_block, duration)
+            marker.write_text("\n".join(f"{e}\t{f}" for e, f in pairs))
+        pairs = [(Path(e), Path(f)) for e, f in (line.split("\t") for line in marker.read_text().splitlines())]
         made = time.perf_counter() - began
         print(f"\n## opsin-event-flow pretrained model ({len(pairs)} test recordings, made in {made:.0f} s)\n")
-        print(accuracy_table(score(pairs)))
+        print(accuracy_table(score(pairs, args.ckpt)))
         print()
-        print(speed_table(pairs, root))
+        print(speed_table(pairs, root, args.ckpt))
 
 
 if __name__ == "__main__":

@@ -34,12 +34,22 @@ def main() -> None:
     parser.add_argument("--duration-us", type=int, default=2_000_000)
     parser.add_argument("--height", type=int, default=120)
     parser.add_argument("--width", type=int, default=160)
+    parser.add_argument(
+        "--seed-offset", type=int, default=0, help="added to every block's seed (1000 gives the second data set)"
+    )
+    parser.add_argument("--total", type=int, help="stop after this many sequences in all (the last block is cut)")
     args = parser.parse_args()
+    left = args.total if args.total is not None else len(BLOCKS) * args.sequences_per_block
     for block, (preset, speed, seed) in enumerate(BLOCKS):
+        count = min(args.sequences_per_block, left)
+        if count <= 0:
+            break
+        left -= count
+        seed += args.seed_offset
         tmp = args.out_dir / f".block{block}"
         make_dataset(
             tmp,
-            args.sequences_per_block,
+            count,
             height=args.height,
             width=args.width,
             duration_us=args.duration_us,

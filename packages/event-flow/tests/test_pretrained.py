@@ -27,19 +27,17 @@ def test_pretrained_model_predicts_the_direction_of_a_translation(tmp_path: Path
     assert model.hparams.delta_t == DT
     assert model.hparams.preprocess == "event_cube"
     predictor = load_predictor()
-    projections = []
-    for velocity in [(160.0, 0.0), (-160.0, 0.0), (0.0, -160.0), (0.0, 160.0)]:
+    for velocity in [(160.0, 0.0), (-160.0, 0.0), (0.0, -160.0), (0.0, 160.0), (113.0, -113.0)]:
         events = translating_events(64, 96, velocity, 400_000)
         path = tmp_path / "shift_td.dat"
         write_dat(path, events, 64, 96)
         labels = read_flow_labels(infer_file(predictor, path, tmp_path / "shift_flow.h5", show_progress=False).path)
         assert labels.flow.shape == (8, 2, 64, 96)  # windows [k*50 ms, (k+1)*50 ms) up to the last event
         assert np.isfinite(labels.flow).all()
-        # After the recurrent state has warmed up, the median flow points the way the texture moves (8 px/window).
+        # After the recurrent state has warmed up, the median flow is the texture's motion (8 px per window): the
+        # right direction and the right length, within 2 px (zero flow would be 8 px off).
         median = np.median(labels.flow[2:], axis=(0, 2, 3))
         expected = np.asarray(velocity) * DT / 1e6
         axis = int(np.argmax(np.abs(expected)))
         assert np.sign(median[axis]) == np.sign(expected[axis]), (velocity, median)
-        projections.append(float(median @ expected) / float(np.linalg.norm(expected)))
-    # On average the predicted motion along the true direction is well above zero (a zero-flow model gives 0).
-    assert np.mean(projections) > 1.0, projections
+        assert np.linalg.norm(median - expected) < 2.0, (velocity, median)
