@@ -27,6 +27,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual torch alias)
 from lightning.pytorch import __version__ as pl_version
 
 from opsin.eventflow.lightning_model import FlowModel
+from opsin.eventflow.metrics import FlowMetricAccumulator, event_mask_from_features
 
 
 def load_split(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -100,18 +101,17 @@ def multiscale_epe(flows: list[torch.Tensor], label: torch.Tensor) -> torch.Tens
 
 @torch.no_grad()
 def validate(model: FlowModel, data: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """(event-masked AEE, dense AEE) over whole validation recordings, state carried through each file."""
+    """(event-masked AEE, dense AEE), pixel-pooled over whole validation recordings, state carried through each file."""
     model.eval()
-    sums = np.zeros(4)
+    masked, dense = FlowMetricAccumulator(), FlowMetricAccumulator()
     for features, flow in data:
         model.network.reset_all()
         pred = model(torch.from_numpy(features)[:, None])[-1][:, 0].numpy()
-        err = np.sqrt(((pred - flow) ** 2).sum(1))
-        finite = np.isfinite(err)
-        events = (np.abs(features).sum(1) > 0) & finite
-        sums += [err[events].sum(), events.sum(), err[finite].sum(), finite.sum()]
+        for x, p, g in zip(features, pred, flow, strict=True):
+            masked.update(p, g, events_mask=event_mask_from_features(x), keep_zero_gt=True)
+            dense.update(p, g, keep_zero_gt=True)
     model.train()
-    return sums[0] / max(sums[1], 1), sums[2] / max(sums[3], 1)
+    return masked.compute()["aee_pooled"], dense.compute()["aee_pooled"]
 
 
 def save(model: FlowModel, out: Path, step: int) -> None:

@@ -99,6 +99,8 @@ class FlowCLI(LightningCLI):
         kwargs.setdefault(
             "trainer_defaults", {"use_distributed_sampler": False, "reload_dataloaders_every_n_epochs": 1}
         )
+        # (path, checkpoint) of a weights-only checkpoint given to fit, set while the arguments are parsed.
+        self._fine_tune_from: tuple[str, dict[str, Any]] | None = None
         super().__init__(FlowModel, FlowDataModule, args=list(args) if args is not None else None, run=run, **kwargs)
 
     @staticmethod
@@ -138,6 +140,7 @@ class FlowCLI(LightningCLI):
         accepted = set(inspect.signature(FlowModel.__init__).parameters) - {"self"}
         if subcommand == "fit" and "optimizer_states" not in ckpt:
             accepted &= set(_ARCHITECTURE)  # fine-tuning: the config keeps its training settings
+            self._fine_tune_from = (ckpt_path, ckpt)
         hparams = {k: v for k, v in dict(ckpt.get("hyper_parameters") or {}).items() if k in accepted}
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
@@ -161,11 +164,10 @@ class FlowCLI(LightningCLI):
         checkpoint is loaded into the model and training starts from there at epoch 0 (fine-tuning).
         """
         config = self.config_init[self.subcommand]
-        path = config.get("ckpt_path")
-        if path and path != "last" and Path(path).is_file():
-            self._start_from_weights(config, path)
+        if self._fine_tune_from is not None:
+            self._start_from_weights(config, *self._fine_tune_from)
             return
-        if path != "last":
+        if config.get("ckpt_path") != "last":
             return
         trainer = self.trainer
         roots = [trainer.default_root_dir]
@@ -180,12 +182,7 @@ class FlowCLI(LightningCLI):
         _log.info("resuming from %s", found)
         config.ckpt_path = str(found)
 
-    def _start_from_weights(self, config: Any, path: str) -> None:
-        import torch
-
-        ckpt = torch.load(path, weights_only=True, map_location="cpu")
-        if "optimizer_states" in ckpt:
-            return  # a full training checkpoint: Lightning resumes it (epoch, optimizer, callbacks)
+    def _start_from_weights(self, config: Any, path: str, ckpt: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(ckpt["state_dict"])
         except (KeyError, RuntimeError) as exc:
