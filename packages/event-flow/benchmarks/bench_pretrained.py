@@ -124,4 +124,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError) as exc:  # a missing or unreadable --ckpt, an unwritable --data-dir
+        raise SystemExit(f"Error: {exc}") from None

@@ -37,9 +37,13 @@ def load_split(folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
         if path.stem.endswith("_flow"):
             continue
         label = path.with_name(path.stem + "_flow.h5")
-        with h5py.File(path, "r") as f, h5py.File(label, "r") as g:
-            features = np.asarray(f["data"], dtype=np.float32)
-            flow = np.asarray(g["flow"], dtype=np.float32)
+        try:
+            with h5py.File(path, "r") as f, h5py.File(label, "r") as g:
+                features = np.asarray(f["data"], dtype=np.float32)
+                flow = np.asarray(g["flow"], dtype=np.float32)
+        except (OSError, KeyError) as exc:
+            message = f"{path} with {label.name}: not a feature file ('data') with its labels ('flow') beside ({exc})"
+            raise SystemExit(message) from None
         n = min(len(features), len(flow))
         pairs.append((features[:n], flow[:n]))
     if not pairs:
@@ -166,7 +170,10 @@ def main() -> None:
         network_kwargs={"base": 16, "depth": 1, "rnn_cell": "lstm", "separable": True},
     )
     if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["state_dict"])
+        try:
+            model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True)["state_dict"])
+        except Exception as exc:  # unpickling errors come in many types
+            raise SystemExit(f"--init {args.init}: not a usable eminet16 checkpoint ({type(exc).__name__})") from None
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.1)

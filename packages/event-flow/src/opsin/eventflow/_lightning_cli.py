@@ -130,12 +130,23 @@ class FlowCLI(LightningCLI):
         if ckpt_path in pretrained.MODELS and not Path(ckpt_path).exists():
             ckpt_path = str(pretrained.checkpoint_path(ckpt_path))
             self.config[subcommand].ckpt_path = ckpt_path
-        if not ckpt_path or not Path(ckpt_path).is_file():
-            return
+        if (
+            not ckpt_path
+            or ckpt_path in ("last", "best", "hpc")
+            or "://" in ckpt_path
+            or ckpt_path.startswith("registry")
+        ):
+            return  # Lightning's own keywords, remote files and model-registry names are Lightning's to resolve
+        if not Path(ckpt_path).is_file():
+            names = ", ".join(sorted(pretrained.MODELS))
+            message = (
+                f"--ckpt_path {ckpt_path}: no such file (give a checkpoint, 'last', or a pretrained model: {names})"
+            )
+            raise FileNotFoundError(message)
         try:
             ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
         except Exception as exc:  # unpickling errors come in many types
-            message = f"not a readable checkpoint ({type(exc).__name__})"
+            message = f"not a readable checkpoint ({type(exc).__name__}); give a checkpoint written by fit"
             raise FormatError(ckpt_path, None, message) from None
         accepted = set(inspect.signature(FlowModel.__init__).parameters) - {"self"}
         if subcommand == "fit" and "optimizer_states" not in ckpt:

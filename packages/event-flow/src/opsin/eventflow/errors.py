@@ -29,8 +29,8 @@ class FormatError(EventFlowError, ValueError):
     """
 
     def __init__(self, path: object, offset: int | None, reason: str) -> None:
-        where = f"at byte offset {offset}" if offset is not None else "(byte offset unknown)"
-        message = f"{path}: {reason} {where}"
+        # Only a decoder knows the offset; for a file read whole by another library the reason stands alone.
+        message = f"{path}: {reason}" + (f" at byte offset {offset}" if offset is not None else "")
         super().__init__(message)
         self.path = str(path)
         self.offset = offset
