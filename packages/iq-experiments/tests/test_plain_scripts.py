@@ -59,8 +59,11 @@ print("INVERTED", len(os.listdir(images)), flush=True)
 def test_unguarded_script_runs_modifier_and_sharpness_in_parallel(tmp_path: Path) -> None:
     ds = tmp_path / "edges"
     (ds / "images").mkdir(parents=True)
+    # 512 px frames: each image's sharpness costs enough (about 0.13 s here) that the rest of the folder always
+    # outlasts the pool's minimum of work; at 256 px it sat at the threshold and the pool was sometimes skipped.
     for k in range(6):
-        write_image(ds / "images" / f"edge_{k}.png", edge_image(0.6, noise=1.0, seed=k, angle=4.0 + k))
+        image = edge_image(0.6, noise=1.0, seed=k, angle=4.0 + k, size=512, half=140.0)
+        write_image(ds / "images" / f"edge_{k}.png", image)
     script = tmp_path / "plain.py"
     script.write_text(textwrap.dedent(SCRIPT))
     env = {**os.environ, "OPSIN_NO_PROGRESS": "1"}
