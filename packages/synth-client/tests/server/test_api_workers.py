@@ -79,3 +79,41 @@ def test_two_api_processes_share_state_and_one_dispatcher(tmp_path: Path) -> Non
         assert second.status_code == 201
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to count the processes")
+def test_a_killed_dispatching_process_is_replaced_and_its_running_job_finishes(tmp_path: Path) -> None:
+    # The API process that runs the dispatcher dies (OOM killer, operator) while a job renders: the supervisor
+    # starts a new API process, which takes the free lock, re-queues the interrupted job and finishes the batch.
+    import os
+    import signal
+
+    data = tmp_path / "data"
+    server = ServerProcess(data, workers=1, extra=("--api-workers", "2")).wait_ready(timeout=120)
+    try:
+        client = user_client(server.url, f"sqlite:///{data / 'synth.db'}", samples=5000)
+        params = {"num_reps": 1, "frame_rate": 24, "image_width": 128, "image_height": 128}
+        batch = client.post("/api/batch/", json=batch_body(2, generator="visionfit-v0.4.0", **params)).json()
+        deadline = time.monotonic() + 60
+        while True:  # wait until a job is mid-render
+            statuses = [job["status"] for job in client.get(f"/api/batch/{batch['id']}/summary/").json()["job_runs"]]
+            if "running" in statuses:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.05)
+        forkservers = {pid: ppid for pid, ppid, cmd in _processes(server.pgid) if "multiprocessing.forkserver" in cmd}
+        (pool,) = _pools(server.pgid)
+        os.kill(forkservers[pool], signal.SIGKILL)  # the dispatching API process alone
+        summary = wait_batch(client, batch["id"], timeout=180)
+        assert [job["status"] for job in summary["job_runs"]] == ["succeeded"] * 2
+        detail = client.get(f"/api/batch/{batch['id']}/").json()
+        assert [job["actual_samples"] for job in detail["job_runs"]] == [
+            job["estimated_samples"] for job in detail["job_runs"]
+        ]
+        pools = _pools(server.pgid)
+        assert len(pools) == 1  # one dispatcher again, in the new process
+        assert pools[0] != pool
+        assert client.get("/api/account/").json()["reserved_samples"] == 0
+    finally:
+        server.stop()
