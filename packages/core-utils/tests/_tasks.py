@@ -27,3 +27,16 @@ def slow_pid(_: int) -> int:
     while time.perf_counter() < end:
         pass
     return os.getpid()
+
+
+_tag: str | None = None
+
+
+def set_tag(value: str) -> None:
+    """Pool initializer: remembers ``value`` in this worker."""
+    global _tag  # the per-worker state an initializer exists to set
+    _tag = value
+
+
+def tag_and_pid(_: int) -> tuple[str | None, int]:
+    return _tag, os.getpid()

@@ -5,7 +5,7 @@ import threading
 from concurrent.futures import Executor
 
 import pytest
-from _tasks import fail_on_three, square, worker_pid
+from _tasks import fail_on_three, set_tag, square, tag_and_pid, worker_pid
 
 from opsin.core import ExecutorSpecError, make_executor, map_unordered
 
@@ -93,3 +93,20 @@ def test_dask_executor_on_a_real_local_cluster() -> None:
         assert results == {i: i * i for i in range(12)}
         assert os.getpid() not in pids
         assert info.value.opsin_item == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("spec", ["thread", "local"])
+def test_initializer_runs_in_every_worker(spec: str) -> None:
+    with make_executor(spec, max_workers=2, initializer=set_tag, initargs=("ready",)) as pool:
+        results = [result for _, result in map_unordered(pool, tag_and_pid, range(8))]
+    assert {tag for tag, _ in results} == {"ready"}
+    if spec == "local":
+        assert os.getpid() not in {pid for _, pid in results}
+
+
+@pytest.mark.parametrize("spec", ["sync", "dask://127.0.0.1:1"])
+def test_initializer_is_refused_without_own_workers(spec: str) -> None:
+    with pytest.raises(ExecutorSpecError, match="initializer needs a 'local' or 'thread' pool"):
+        make_executor(spec, initializer=set_tag, initargs=("x",))
+    with make_executor("thread") as pool, pytest.raises(ExecutorSpecError, match="existing executor"):
+        make_executor(pool, initializer=set_tag)

@@ -105,6 +105,8 @@ def test_a_killed_dispatching_process_is_replaced_and_its_running_job_finishes(t
         forkservers = {pid: ppid for pid, ppid, cmd in _processes(server.pgid) if "multiprocessing.forkserver" in cmd}
         (pool,) = _pools(server.pgid)
         os.kill(forkservers[pool], signal.SIGKILL)  # the dispatching API process alone
+        client.close()  # its kept-alive connection may have gone to the killed process
+        client = httpx.Client(base_url=server.url, headers=client.headers, timeout=30.0)
         summary = wait_batch(client, batch["id"], timeout=180)
         assert [job["status"] for job in summary["job_runs"]] == ["succeeded"] * 2
         detail = client.get(f"/api/batch/{batch['id']}/").json()

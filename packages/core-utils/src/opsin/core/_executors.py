@@ -97,7 +97,13 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def make_executor(spec: str | cf.Executor = "local", max_workers: int | None = None) -> cf.Executor:
+def make_executor(
+    spec: str | cf.Executor = "local",
+    max_workers: int | None = None,
+    *,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> cf.Executor:
     """Build an executor from a short specification.
 
     Args:
@@ -106,14 +112,21 @@ def make_executor(spec: str | cf.Executor = "local", max_workers: int | None = N
             extra. An existing executor is returned unchanged.
         max_workers: pool size for ``local`` and ``thread``; default: the number of CPUs (processes) or
             ``min(32, cpus + 4)`` (threads).
+        initializer: called with ``initargs`` once in every new worker of a ``local`` or ``thread`` pool (e.g. to
+            tie a worker's life to its parent); other kinds have no workers of their own and refuse it.
+        initargs: the initializer's arguments.
 
     Returns:
         A :class:`concurrent.futures.Executor`; use it as a context manager or call ``shutdown()``.
 
     Raises:
-        ExecutorSpecError: unknown specification, bad worker count, or an unreachable Dask scheduler.
+        ExecutorSpecError: unknown specification, bad worker count, an initializer for an executor without
+            workers of its own, or an unreachable Dask scheduler.
     """
     if isinstance(spec, cf.Executor):
+        if initializer is not None:
+            msg = "an initializer needs a 'local' or 'thread' pool built here, not an existing executor"
+            raise ExecutorSpecError(msg)
         return spec
     if max_workers is not None and max_workers < 1:
         msg = f"max_workers must be at least 1, got {max_workers}"
@@ -121,9 +134,16 @@ def make_executor(spec: str | cf.Executor = "local", max_workers: int | None = N
     text = spec.strip()
     if text == "local":
         workers = max_workers or os.cpu_count() or 1
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+        return cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=_process_context(), initializer=initializer, initargs=initargs
+        )
     if text == "thread":
-        return cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opsin")
+        return cf.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="opsin", initializer=initializer, initargs=initargs
+        )
+    if initializer is not None:
+        msg = f"an initializer needs a 'local' or 'thread' pool, not {spec!r}"
+        raise ExecutorSpecError(msg)
     if text == "sync":
         return SyncExecutor()
     if text.startswith(_DASK_PREFIXES):

@@ -16,10 +16,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
-import multiprocessing
 import os
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -90,18 +88,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
-def _process_pool(workers: int, service_pid: int, marks_folder: Path) -> cf.Executor:
-    # forkserver on Linux (the service runs threads, so plain fork is unsafe), spawn elsewhere; the initializer
-    # ties each worker's life to this process and records which job it runs
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    return cf.ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
-        initializer=guard_worker,
-        initargs=(service_pid, str(marks_folder)),
-    )
 
 
 class Dispatcher:
@@ -199,7 +185,10 @@ class Dispatcher:
     def _make_executor(self) -> cf.Executor:
         if self.settings.scheduler:
             return make_executor(self.settings.scheduler)
-        return _process_pool(self.capacity, os.getpid(), self.marks.folder)
+        # the initializer ties each worker's life to this process and records which job it runs
+        return make_executor(
+            "local", self.capacity, initializer=guard_worker, initargs=(os.getpid(), str(self.marks.folder))
+        )
 
     def _warm_up(self) -> None:
         if self._executor is None or self.settings.scheduler:
