@@ -10,7 +10,7 @@ from opsin.eventflow.io import H5FeaturesReader, open_events, read_flow_labels
 
 # Every registered subcommand (others may be added by later modules); these must be among them.
 SUBCOMMANDS = sorted(cli.main.commands)
-BUILT = {"synth", "precompute", "fit", "validate", "test", "evaluate", "export"}
+BUILT = {"synth", "precompute", "fit", "validate", "test", "evaluate", "export", "infer", "demo", "convert-mvsec"}
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)

@@ -6,7 +6,9 @@ Subcommands:
 * ``precompute``: event files -> HDF5 feature files;
 * ``fit``, ``validate``, ``test``: Lightning training and evaluation driven by a YAML config (LightningCLI);
 * ``evaluate``: streaming inference of a checkpoint against ground-truth flow (AEE and %Out);
-* ``export``: a TorchScript network and its JSON description.
+* ``export``: a TorchScript network and its JSON description;
+* ``infer``, ``demo``: flow files and flow videos from event recordings (the shipped model by default);
+* ``convert-mvsec``: an MVSEC sequence to a DAT recording and flow labels.
 
 It follows the opsin command-line convention (:class:`opsin.core.OpsinGroup`): ``--log-level``, ``--debug`` and
 ``--version`` on every subcommand, one ``Error:`` line and a documented exit code on failure. Heavy modules (torch,
@@ -282,6 +284,56 @@ def export(ckpt: str, out_dir: str, fp16: bool) -> None:
 
 
 # Inference on event files (the shipped pretrained model by default) lives in its own module.
+MVSEC_HELP = """Convert an MVSEC sequence to a DAT recording and flow labels.
+
+Reads NAME_data.hdf5 (events, APS frame times) and NAME_gt.hdf5 (flow_dist; by default the sibling of DATA) and
+writes NAME_td.dat (t in us from the first event, p in {0, 1}) and NAME_flow.h5: the ground-truth displacement over
+every interval of --frames APS frames (1 and 4 are the published dt=1 / dt=4 settings), +inf on the car's hood (rows
+>= 190) in outdoor sequences. The MVSEC time of t = 0 is printed and kept in the labels (attribute mvsec_t0_s).
+
+\b
+Examples:
+  opsin-eventflow convert-mvsec indoor_flying1_data.hdf5 --out-dir mvsec/
+  opsin-eventflow convert-mvsec outdoor_day1_data.hdf5 --out-dir mvsec4/ --frames 4
+  opsin-eventflow evaluate --ckpt model.ckpt --dir mvsec/ --crop 2,45,256,256
+"""
+
+
+def _hood_row(_ctx: click.Context, _param: click.Parameter, value: str) -> int | str | None:
+    if value in ("auto", "none"):
+        return None if value == "none" else "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected 'auto', 'none' or a row number, got {value!r}") from None
+
+
+@main.command("convert-mvsec", help=MVSEC_HELP)
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--gt", default=None, type=click.Path(dir_okay=False), help="NAME_gt.hdf5 (default: beside DATA).")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Folder for the two files.")
+@click.option("--camera", default="left", show_default=True, type=click.Choice(["left", "right"]), help="DAVIS camera.")
+@click.option("--frames", default=1, show_default=True, type=_POSITIVE, help="APS frames per label interval.")
+@click.option(
+    "--hood-row",
+    default="auto",
+    show_default=True,
+    callback=_hood_row,
+    help="Invalid GT from this row down: auto (190 on outdoor sequences), none, or a row.",
+)
+def convert_mvsec(data: str, gt: str | None, out_dir: str, camera: str, frames: int, hood_row: Any) -> None:
+    """Convert an MVSEC sequence (see MVSEC_HELP)."""
+    from opsin.eventflow.io.mvsec import convert_mvsec as convert
+
+    done = convert(data, out_dir, gt, camera=camera, frames=frames, hood_row=hood_row)  # type: ignore[arg-type]
+    click.echo(f"{done.events_path}: {done.events} events at {done.width}x{done.height}, t = 0 is {done.t0_s:.6f} s")
+    if done.labels_path is None:
+        click.echo("no ground truth (no NAME_gt.hdf5 beside DATA and no --gt): events only")
+    else:
+        hood = "no hood mask" if done.hood_row is None else f"rows >= {done.hood_row} invalid"
+        click.echo(f"{done.labels_path}: {done.labels} flow frames over {frames} APS frame(s) each, {hood}")
+
+
 main.add_command(_cli_infer.infer)
 main.add_command(_cli_infer.demo)
 
