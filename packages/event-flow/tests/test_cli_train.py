@@ -182,6 +182,42 @@ def test_evaluate_prints_the_table_and_writes_json(last_ckpt, flow_dataset, tmp_
     assert "no ground-truth frame" in one_error_line(err)
 
 
+def test_evaluate_with_a_time_range_reads_only_that_window_and_scores_the_same(last_ckpt, flow_dataset, tmp_path):
+    import numpy as np
+
+    from opsin.eventflow._infer import iter_flow
+    from opsin.eventflow._predictor import load_predictor
+    from opsin.eventflow.io import open_events, read_flow_labels
+    from opsin.eventflow.metrics import evaluate_flow_sequence
+
+    events = flow_dataset / "test" / "seq_0003_td.dat"
+    gt = flow_dataset / "test" / "seq_0003_flow.h5"
+    span = (95_000, 185_000)
+    out_json = tmp_path / "range.json"
+    args = ["evaluate", "--ckpt", str(last_ckpt), "--events", str(events), "--gt", str(gt)]
+    code, _, err = run([*args, "--time-range", f"{span[0]},{span[1]}", "--json", str(out_json)])
+    assert code == 0, err
+    got = json.loads(out_json.read_text())["mean"]["model"]
+    # the reference keeps every frame and event in memory and applies the range only while scoring
+    predictor = load_predictor(ckpt=last_ckpt)
+    with open_events(events) as reader:
+        windows = list(iter_flow(predictor, reader, time_range=span))
+        everything = reader.read_range(None, None)
+        sensor = (reader.height, reader.width)
+    labels = read_flow_labels(gt)
+    flows = np.stack([w.flow for w in windows])
+    starts = np.asarray([w.start_ts for w in windows])
+    delta_t = int(predictor.info.delta_t)
+    kwargs = {"events": everything, "sensor_shape": sensor, "time_range": span}
+    expected = evaluate_flow_sequence(flows, starts, delta_t, labels, **kwargs).compute()
+    assert got["frames"] == expected["n_frames"] == 8  # the 10 ms GT frames inside [95 ms, 185 ms): 100-170 ms
+    assert got["valid_px"] == expected["n_valid_px"] > 0
+    assert got["aee"] == pytest.approx(expected["aee"], rel=1e-9)
+    window = read_flow_labels(gt, time_range=span)
+    assert window.start_ts.tolist() == list(range(100_000, 170_000 + 1, 10_000))
+    np.testing.assert_array_equal(window.flow, labels.flow[10:18])
+
+
 def test_export_writes_a_scripted_network_equal_to_eager(last_ckpt, tmp_path):
     code, out, err = run(["export", "--ckpt", str(last_ckpt), "--out-dir", str(tmp_path / "jit")])
     assert code == 0, err

@@ -207,3 +207,16 @@ def test_exchange_formats_round_trip(tmp_path):
     assert np.isinf(back[:, 1, 1]).all()
     ff.write_flow_npy(tmp_path / "a.npy", flow)
     np.testing.assert_array_equal(ff.read_flow_npy(tmp_path / "a.npy"), flow)
+
+
+def test_flow_labels_read_inside_a_time_range(tmp_path):
+    flow = np.arange(6 * 2 * 3 * 4, dtype=np.float32).reshape(6, 2, 3, 4)
+    # overlapping intervals (labels over 2 frames, one frame apart), as convert-mvsec --frames 2 writes
+    starts = np.array([0, 10, 20, 30, 40, 50])
+    path = write_flow_labels(tmp_path / "x_flow.h5", flow, starts, starts + 20, 3, 4)
+    inside = read_flow_labels(path, time_range=(10, 60))
+    assert inside.start_ts.tolist() == [10, 20, 30, 40]
+    np.testing.assert_array_equal(inside.flow, flow[1:5])
+    assert read_flow_labels(path, time_range=(0, 15)).flow.shape == (0, 2, 3, 4)
+    whole = read_flow_labels(path)
+    np.testing.assert_array_equal(whole.flow, flow)

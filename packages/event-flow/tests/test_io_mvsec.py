@@ -177,6 +177,17 @@ def test_ground_truth_of_another_size_is_refused_before_writing(tmp_path: Path) 
     assert gt_path.exists()
 
 
+def test_ground_truth_of_another_recording_is_refused_before_writing(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    _, _, rows = _write_mvsec(tmp_path / "a", "indoor_flying1", size=(40, 56))
+    rows = rows.copy()
+    rows[:, 2] += 3600.0  # the events of a recording made an hour later
+    late_data, _, _ = _write_mvsec(tmp_path, "indoor_flying1", size=(40, 56), events=rows)
+    with pytest.raises(FormatError, match="do not overlap the events'"):
+        convert_mvsec(late_data, tmp_path / "out", quiet=True)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_cli_converts_and_reports(tmp_path: Path) -> None:
     data_path, _, rows = _write_mvsec(tmp_path, "outdoor_day2", size=(40, 56))
     code, out, _ = run(["convert-mvsec", str(data_path), "--out-dir", str(tmp_path / "out"), "--frames", "4"])

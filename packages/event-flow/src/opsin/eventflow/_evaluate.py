@@ -98,12 +98,16 @@ def evaluate_recording(
     """
     from opsin.eventflow._infer import iter_flow
 
-    labels = read_flow_labels(gt_path)
-    time_range = tuple(options.time_range) if options.time_range else None
+    time_range = (int(options.time_range[0]), int(options.time_range[1])) if options.time_range else None
+    # with a time range only its frames and events are read: a window of a long recording fits in memory
+    labels = read_flow_labels(gt_path, time_range=time_range)
     with open_events(events_path) as reader:
         sensor = (reader.height, reader.width)
-        windows = list(iter_flow(predictor, reader, time_range=time_range))  # type: ignore[arg-type]
-        events = reader.read_range(None, None)
+        windows = list(iter_flow(predictor, reader, time_range=time_range))
+        if time_range and windows:  # from the first window's start, which the Farneback baseline also sees
+            events = reader.read_range(min(time_range[0], int(windows[0].start_ts)), time_range[1])
+        else:
+            events = reader.read_range(None, None)
     delta_t = int(predictor.info.delta_t)
     common: dict[str, Any] = {
         "events": events,

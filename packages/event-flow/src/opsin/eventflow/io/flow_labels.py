@@ -213,8 +213,13 @@ def _validate(
         raise ConfigError(message)
 
 
-def read_flow_labels(path: str | Path) -> FlowLabels:
+def read_flow_labels(path: str | Path, time_range: tuple[int, int] | None = None) -> FlowLabels:
     """Reads a ``*_flow.h5`` file (``flow_start_ts``/``flow_end_ts`` or, when missing, i * delta_t).
+
+    Args:
+        path: the flow file.
+        time_range: ``(s0, s1)`` in us: read only the frames with ``s0 <= start`` and ``end <= s1`` (the others
+            never leave the file, so a window of a long recording costs only its own frames).
 
     Raises:
         FormatError: missing datasets/attributes or inconsistent shapes.
@@ -224,8 +229,7 @@ def read_flow_labels(path: str | Path) -> FlowLabels:
             raise FormatError(path, None, "no 'flow' dataset: not a flow label file")
         ds = fh["flow"]
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ds.attrs.items()}
-        flow = np.asarray(ds[...], dtype=np.float32)
-        n = flow.shape[0]
+        n = ds.shape[0] if len(ds.shape) else 0
         delta_t = int(attrs.get("delta_t", 0))
         if "flow_start_ts" in fh and "flow_end_ts" in fh:
             starts = np.asarray(fh["flow_start_ts"][...], dtype=np.int64)
@@ -235,7 +239,16 @@ def read_flow_labels(path: str | Path) -> FlowLabels:
             ends = starts + delta_t
         else:
             raise FormatError(path, None, "no flow_start_ts/flow_end_ts datasets and no delta_t attribute")
-    _validate(path, flow.shape, starts, ends, FormatError)
+        _validate(path, ds.shape, starts, ends, FormatError)  # before reading the frames
+        if time_range is None:
+            flow = np.asarray(ds[...], dtype=np.float32)
+        else:
+            keep = np.flatnonzero((starts >= time_range[0]) & (ends <= time_range[1]))
+            starts, ends = starts[keep], ends[keep]
+            if keep.size and keep[-1] - keep[0] + 1 == keep.size:  # one contiguous slice: one read
+                flow = np.asarray(ds[int(keep[0]) : int(keep[-1]) + 1], dtype=np.float32)
+            else:
+                flow = np.asarray(ds[keep.tolist()], dtype=np.float32).reshape(keep.size, *ds.shape[1:])
     h, w = flow.shape[2], flow.shape[3]
     return FlowLabels(
         flow,

@@ -200,6 +200,16 @@ def _ground_truth(data: Any, gt: Any, paths: tuple[Path, Path], camera: str, siz
     return _GroundTruth(flow, ts, aps_ts)
 
 
+def _check_same_sequence(truth: _GroundTruth, first: float, last: float, gt_path: Path) -> None:
+    """Refuses ground truth whose times miss the events' span (files of two different sequences)."""
+    if truth.ts.size and (truth.ts[-1] <= first or truth.ts[0] >= last):
+        message = (
+            f"ground-truth times {truth.ts[0]:.3f}-{truth.ts[-1]:.3f} s do not overlap the events' {first:.3f}-"
+            f"{last:.3f} s: the two files are not of the same sequence"
+        )
+        raise FormatError(gt_path, None, message)
+
+
 def _convert_labels(
     source: _GroundTruth, out: Path, size: tuple[int, int], t0: float, frames: int, hood_row: int | None, quiet: bool
 ) -> int:
@@ -283,6 +293,8 @@ def convert_mvsec(
             if hood_row is not None and not 0 <= hood_row < size[0]:
                 raise ConfigError(f"hood_row must be in [0, {size[0]}), got {hood_row}")
             truth = None if gt is None else _ground_truth(data, gt, (data_path, Path(gt_path)), camera, size)  # type: ignore[arg-type]
+            if truth is not None:
+                _check_same_sequence(truth, float(events[0, 2]), float(events[-1, 2]), Path(gt_path))  # type: ignore[arg-type]
             count, t0 = _convert_events(events, data_path, events_path, size, quiet)
             labels = 0 if truth is None else _convert_labels(truth, labels_path, size, t0, frames, hood_row, quiet)
         finally:
