@@ -182,22 +182,23 @@ def test_evaluate_prints_the_table_and_writes_json(last_ckpt, flow_dataset, tmp_
     assert "no ground-truth frame" in one_error_line(err)
 
 
-def test_evaluate_with_a_time_range_reads_only_that_window_and_scores_the_same(last_ckpt, flow_dataset, tmp_path):
+def test_streaming_evaluate_with_a_time_range_scores_like_the_in_memory_reference(last_ckpt, flow_dataset, tmp_path):
     import numpy as np
 
     from opsin.eventflow._infer import iter_flow
     from opsin.eventflow._predictor import load_predictor
     from opsin.eventflow.io import open_events, read_flow_labels
-    from opsin.eventflow.metrics import evaluate_flow_sequence
+    from opsin.eventflow.metrics import evaluate_flow_sequence, farneback_flows
 
     events = flow_dataset / "test" / "seq_0003_td.dat"
     gt = flow_dataset / "test" / "seq_0003_flow.h5"
     span = (95_000, 185_000)
     out_json = tmp_path / "range.json"
     args = ["evaluate", "--ckpt", str(last_ckpt), "--events", str(events), "--gt", str(gt)]
-    code, _, err = run([*args, "--time-range", f"{span[0]},{span[1]}", "--json", str(out_json)])
+    code, _, err = run([*args, "--time-range", f"{span[0]},{span[1]}", "--farneback", "--json", str(out_json)])
     assert code == 0, err
-    got = json.loads(out_json.read_text())["mean"]["model"]
+    report = json.loads(out_json.read_text())["mean"]
+    got = report["model"]
     # the reference keeps every frame and event in memory and applies the range only while scoring
     predictor = load_predictor(ckpt=last_ckpt)
     with open_events(events) as reader:
@@ -213,6 +214,13 @@ def test_evaluate_with_a_time_range_reads_only_that_window_and_scores_the_same(l
     assert got["frames"] == expected["n_frames"] == 8  # the 10 ms GT frames inside [95 ms, 185 ms): 100-170 ms
     assert got["valid_px"] == expected["n_valid_px"] > 0
     assert got["aee"] == pytest.approx(expected["aee"], rel=1e-9)
+    assert got["outlier_pct"] == pytest.approx(expected["outlier_pct"], rel=1e-9, abs=1e-12)
+    # Farneback streamed window by window equals Farneback on the whole event array, on the model's windows
+    fb_flows, fb_starts = farneback_flows(everything, delta_t, *sensor, t_start=int(starts[0]), num_windows=len(starts))
+    fb_expected = evaluate_flow_sequence(fb_flows, fb_starts, delta_t, labels, **kwargs).compute()
+    assert report["farneback"]["frames"] == fb_expected["n_frames"] == 8
+    assert report["farneback"]["aee"] == pytest.approx(fb_expected["aee"], rel=1e-9)
+    assert report["farneback"]["aee"] != pytest.approx(got["aee"])  # two methods, two scores
     window = read_flow_labels(gt, time_range=span)
     assert window.start_ts.tolist() == list(range(100_000, 170_000 + 1, 10_000))
     np.testing.assert_array_equal(window.flow, labels.flow[10:18])

@@ -220,3 +220,22 @@ def test_flow_labels_read_inside_a_time_range(tmp_path):
     assert read_flow_labels(path, time_range=(0, 15)).flow.shape == (0, 2, 3, 4)
     whole = read_flow_labels(path)
     np.testing.assert_array_equal(whole.flow, flow)
+
+
+def test_flow_labels_reader_reads_frames_on_demand(tmp_path):
+    from opsin.eventflow.io import FlowLabelsReader
+
+    flow = np.random.default_rng(3).normal(size=(4, 2, 3, 5)).astype(np.float32)
+    path = write_flow_labels(tmp_path / "y_flow.h5", flow, [0, 7, 9, 20], [7, 9, 20, 30], 6, 10)
+    with FlowLabelsReader(path) as reader:
+        assert len(reader) == 4
+        assert reader.shape == (4, 2, 3, 5)
+        assert (reader.event_input_height, reader.event_input_width) == (6, 10)
+        assert reader.start_ts.tolist() == [0, 7, 9, 20]
+        np.testing.assert_array_equal(reader.frame(2), flow[2])
+    bad = tmp_path / "bad_flow.h5"
+    with h5py.File(bad, "w") as fh:
+        fh["flow"] = np.zeros((2, 2, 3, 5), np.float32)
+    with pytest.raises(FormatError, match="no flow_start_ts/flow_end_ts"):
+        FlowLabelsReader(bad)
+    bad.unlink()  # the failed reader closed its file (an open HDF5 handle would keep it busy on some systems)

@@ -9,6 +9,7 @@ predictions, so the metrics treat both alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -16,7 +17,7 @@ import numpy as np
 
 from opsin.eventflow.errors import ConfigError
 
-__all__ = ["FarnebackParams", "event_count_image", "farneback_flows"]
+__all__ = ["FarnebackParams", "event_count_image", "farneback_flows", "iter_farneback_flows"]
 
 
 @dataclass(frozen=True)
@@ -128,26 +129,55 @@ def farneback_flows(
     if delta_t <= 0 or height <= 0 or width <= 0:
         message = f"need delta_t, height and width > 0, got {delta_t}, {height}, {width}"
         raise ConfigError(message)
-    p = params or FarnebackParams()
     if not _is_sorted(events["t"]):
         events = events[np.argsort(events["t"], kind="stable")]
     if num_windows is None:
         last = int(events["t"].max()) if events.size else t_start
         num_windows = max(0, -(-(last + 1 - t_start) // delta_t))
-    flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if p.gaussian_window else 0
     flows = np.zeros((num_windows, 2, height, width), dtype=np.float32)
     starts = t_start + np.arange(num_windows, dtype=np.int64) * delta_t
-    previous = np.zeros((2, height, width), dtype=np.float32)
-    current = event_count_image(events, t_start, t_start + delta_t, height, width, assume_sorted=True)
+
+    def image(t0: int, t1: int) -> np.ndarray:
+        return event_count_image(events, t0, t1, height, width, assume_sorted=True)
+
+    for k, (_, flow) in enumerate(iter_farneback_flows(image, delta_t, t_start, num_windows, params)):
+        flows[k] = flow
+    return flows, starts
+
+
+def iter_farneback_flows(
+    image: Callable[[int, int], np.ndarray],
+    delta_t: int,
+    t_start: int,
+    num_windows: int,
+    params: FarnebackParams | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Farneback flow window by window, from event-count images made on demand (a recording need not fit in memory).
+
+    Args:
+        image: ``image(t0, t1)``, the (H, W) event-count image of ``[t0, t1)``.
+        delta_t: window length (us).
+        t_start: start of window 0 (us).
+        num_windows: number of windows.
+        params: :class:`FarnebackParams` (defaults if None).
+
+    Yields:
+        ``(start, flow)`` per window: the (2, H, W) float32 forward flow in px per ``delta_t``; a window whose own or
+        next image has fewer than ``params.min_events`` events repeats the previous window's flow (zero at first).
+    """
+    p = params or FarnebackParams()
+    flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if p.gaussian_window else 0
+    current = image(t_start, t_start + delta_t)
+    previous = np.zeros((2, *current.shape), dtype=np.float32)
     for k in range(num_windows):
-        t1 = int(starts[k]) + delta_t
-        following = event_count_image(events, t1, t1 + delta_t, height, width, assume_sorted=True)
+        t1 = t_start + (k + 1) * delta_t
+        following = image(t1, t1 + delta_t)
         if min(current.sum(), following.sum()) >= max(p.min_events, 1):
             a, b = _to_uint8(current, following, p)
             raw = cv2.calcOpticalFlowFarneback(
                 a,
                 b,
-                np.zeros((height, width, 2), np.float32),
+                np.zeros((*current.shape, 2), np.float32),
                 p.pyr_scale,
                 p.levels,
                 p.winsize,
@@ -157,6 +187,5 @@ def farneback_flows(
                 flags,
             )
             previous = np.ascontiguousarray(raw.transpose(2, 0, 1), dtype=np.float32)
-        flows[k] = previous
+        yield t1 - delta_t, previous
         current = following
-    return flows, starts

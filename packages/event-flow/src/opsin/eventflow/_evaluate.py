@@ -9,6 +9,8 @@ mean GT magnitude) and, on request, OpenCV Farneback on event-count images are s
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ import click
 import numpy as np
 
 from opsin.core import CliError, ExitCode, atomic_write_text, dumps_json, get_logger, progress
+from opsin.eventflow._association import event_mask, prediction_for_interval
+from opsin.eventflow._baselines import event_count_image, iter_farneback_flows
 from opsin.eventflow.io import open_events
 from opsin.eventflow.io._open import is_event_file
-from opsin.eventflow.io.flow_labels import label_path_for, read_flow_labels
-from opsin.eventflow.metrics import FlowMetricAccumulator, evaluate_flow_sequence, farneback_flows
+from opsin.eventflow.io.flow_labels import FlowLabelsReader, label_path_for
+from opsin.eventflow.metrics import FlowMetricAccumulator
 
 __all__ = ["EvaluateOptions", "evaluate_recording", "format_table", "labelled_recordings", "run_evaluate"]
 
@@ -82,10 +86,60 @@ def _scores(acc: FlowMetricAccumulator) -> dict[str, float]:
     }
 
 
+def _score_stream(
+    flows: Iterator[tuple[int, np.ndarray]],
+    delta_t: int,
+    labels: FlowLabelsReader,
+    reader: Any,
+    options: EvaluateOptions,
+) -> FlowMetricAccumulator:
+    """Scores predictions that arrive window by window against GT frames read one at a time.
+
+    Only the windows overlapping the current GT interval are kept (GT starts increase, so a window ending before one
+    is never needed again), and each interval's events are read from the file when it is scored: memory does not
+    grow with the recording. The scores equal :func:`opsin.eventflow.metrics.evaluate_flow_sequence`'s on the same
+    predictions.
+    """
+    acc = FlowMetricAccumulator(options.rel_ref)  # type: ignore[arg-type]
+    gt_shape = labels.shape[2:]
+    sensor = (reader.height, reader.width)
+    crop = tuple(options.crop) if options.crop else None
+    s0, s1 = options.time_range or (None, None)
+    window: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+    exhausted = skipped = 0
+    for k in range(len(labels)):
+        g0, g1 = int(labels.start_ts[k]), int(labels.end_ts[k])
+        if s0 is not None and s1 is not None and (g0 < s0 or g1 > s1):
+            continue
+        while not exhausted and (not window or window[-1][0] + delta_t < g1):
+            step = next(flows, None)
+            if step is None:
+                exhausted = 1
+            else:
+                window.append(step)
+        while window and window[0][0] + delta_t <= g0:
+            window.popleft()
+        pred = None
+        if window:
+            starts = np.asarray([start for start, _ in window], dtype=np.int64)
+            stack = np.stack([flow for _, flow in window])
+            pred = prediction_for_interval(stack, starts, delta_t, g0, g1, gt_shape, options.association)  # type: ignore[arg-type]
+        if pred is None:
+            skipped += 1
+            continue
+        mask = None
+        if not options.dense:
+            mask = event_mask(reader.read_range(g0, g1), g0, g1, gt_shape, sensor, assume_sorted=True)
+        acc.update(pred, labels.frame(k), events_mask=mask, crop=crop, keep_zero_gt=options.keep_zero_gt)  # type: ignore[arg-type]
+    if skipped:
+        _log.debug("%d GT frames not covered by the predictions were skipped", skipped)
+    return acc
+
+
 def evaluate_recording(
     predictor: Any, events_path: Path, gt_path: Path, options: EvaluateOptions
 ) -> tuple[FlowMetricAccumulator, FlowMetricAccumulator | None]:
-    """Scores one recording.
+    """Scores one recording, streaming: predictions, GT frames and events are read as the GT intervals need them.
 
     Args:
         predictor: a loaded network (``opsin.eventflow._predictor.FlowPredictor``).
@@ -94,40 +148,28 @@ def evaluate_recording(
         options: the evaluation options.
 
     Returns:
-        The model's accumulator and, with ``options.farneback``, the Farneback baseline's.
+        The model's accumulator and, with ``options.farneback``, the Farneback baseline's (on the model's windows).
     """
-    from opsin.eventflow._infer import iter_flow
+    from opsin.eventflow._infer import iter_flow, window_range
 
     time_range = (int(options.time_range[0]), int(options.time_range[1])) if options.time_range else None
-    # with a time range only its frames and events are read: a window of a long recording fits in memory
-    labels = read_flow_labels(gt_path, time_range=time_range)
-    with open_events(events_path) as reader:
-        sensor = (reader.height, reader.width)
-        windows = list(iter_flow(predictor, reader, time_range=time_range))
-        if time_range and windows:  # from the first window's start, which the Farneback baseline also sees
-            events = reader.read_range(min(time_range[0], int(windows[0].start_ts)), time_range[1])
-        else:
-            events = reader.read_range(None, None)
     delta_t = int(predictor.info.delta_t)
-    common: dict[str, Any] = {
-        "events": events,
-        "sensor_shape": sensor,
-        "association": options.association,
-        "crop": tuple(options.crop) if options.crop else None,
-        "time_range": time_range,
-        "dense": options.dense,
-        "keep_zero_gt": options.keep_zero_gt,
-        "rel_ref": options.rel_ref,
-    }
-    if not windows:
-        return FlowMetricAccumulator(options.rel_ref), None  # type: ignore[arg-type]
-    flows = np.stack([w.flow for w in windows])
-    starts = np.asarray([w.start_ts for w in windows], dtype=np.int64)
-    model = evaluate_flow_sequence(flows, starts, delta_t, labels, **common)
-    baseline = None
-    if options.farneback:
-        fb_flows, fb_starts = farneback_flows(events, delta_t, sensor[0], sensor[1], t_start=int(starts[0]))
-        baseline = evaluate_flow_sequence(fb_flows, fb_starts, delta_t, labels, **common)
+    with FlowLabelsReader(gt_path) as labels, open_events(events_path) as reader:
+        model_flows = ((int(w.start_ts), w.flow) for w in iter_flow(predictor, reader, time_range=time_range))
+        model = _score_stream(model_flows, delta_t, labels, reader, options)
+        baseline = None
+        if options.farneback:
+            windows = window_range(reader.duration_us, delta_t, time_range)
+            height, width = reader.height, reader.width
+
+            def image(t0: int, t1: int) -> np.ndarray:
+                return event_count_image(reader.read_range(t0, t1), t0, t1, height, width, assume_sorted=True)
+
+            if len(windows):
+                fb = iter_farneback_flows(image, delta_t, windows[0] * delta_t, len(windows))
+                baseline = _score_stream(fb, delta_t, labels, reader, options)
+            else:
+                baseline = FlowMetricAccumulator(options.rel_ref)  # type: ignore[arg-type]
     return model, baseline
 
 

@@ -15,6 +15,7 @@ from opsin.eventflow.io.evt2 import encode_evt2, read_evt2, write_evt2
 from opsin.eventflow.io.evt3 import read_evt3
 from opsin.eventflow.io.flow_labels import (
     FlowLabels,
+    FlowLabelsReader,
     check_flow_file,
     flow_for_interval,
     label_path_for,
@@ -33,6 +34,7 @@ __all__ = [
     "EventReader",
     "FeatureWriter",
     "FlowLabels",
+    "FlowLabelsReader",
     "H5EventsReader",
     "H5FeaturesReader",
     "MvsecConversion",

@@ -21,6 +21,7 @@ from opsin.eventflow.io._h5util import AtomicStreamWriter, atomic_h5, open_h5
 
 __all__ = [
     "FlowLabels",
+    "FlowLabelsReader",
     "FlowWriter",
     "check_flow_file",
     "flow_for_interval",
@@ -213,6 +214,86 @@ def _validate(
         raise ConfigError(message)
 
 
+class FlowLabelsReader:
+    """A ``*_flow.h5`` file opened for reading frame by frame (interval times and attributes are read at once).
+
+    For recordings whose labels would not fit in memory; :func:`read_flow_labels` reads a whole file (or a time
+    range) through it. Use it as a context manager, or call :meth:`close`.
+
+    Attributes:
+        path: the file.
+        start_ts: (N,) int64 interval starts (us).
+        end_ts: (N,) int64 interval ends (us).
+        shape: (N, 2, H, W).
+        event_input_height: sensor height the flow refers to.
+        event_input_width: sensor width the flow refers to.
+        delta_t: the common interval length, 0 if they vary.
+        attrs: every attribute of ``flow``.
+
+    Raises:
+        FormatError: missing datasets/attributes or inconsistent shapes (checked before any frame is read).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh = open_h5(self.path)
+        try:
+            if "flow" not in self._fh:
+                raise FormatError(self.path, None, "no 'flow' dataset: not a flow label file")
+            self._flow = self._fh["flow"]
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._flow.attrs.items()}
+            self.shape: tuple[int, ...] = tuple(self._flow.shape)
+            n = self.shape[0] if self.shape else 0
+            self.delta_t = int(self.attrs.get("delta_t", 0))
+            if "flow_start_ts" in self._fh and "flow_end_ts" in self._fh:
+                self.start_ts = np.asarray(self._fh["flow_start_ts"][...], dtype=np.int64)
+                self.end_ts = np.asarray(self._fh["flow_end_ts"][...], dtype=np.int64)
+            elif self.delta_t > 0:
+                self.start_ts = np.arange(n, dtype=np.int64) * self.delta_t
+                self.end_ts = self.start_ts + self.delta_t
+            else:
+                raise FormatError(self.path, None, "no flow_start_ts/flow_end_ts datasets and no delta_t attribute")
+            _validate(self.path, self.shape, self.start_ts, self.end_ts, FormatError)
+        except BaseException:
+            self._fh.close()
+            raise
+        self.event_input_height = int(self.attrs.get("event_input_height", self.shape[2]))
+        self.event_input_width = int(self.attrs.get("event_input_width", self.shape[3]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as (2, H, W) float32."""
+        return np.asarray(self._flow[int(index)], dtype=np.float32)
+
+    def labels(self, time_range: tuple[int, int] | None = None) -> FlowLabels:
+        """The whole file, or the frames with ``s0 <= start`` and ``end <= s1`` of ``time_range = (s0, s1)``."""
+        starts, ends = self.start_ts, self.end_ts
+        if time_range is None:
+            flow = np.asarray(self._flow[...], dtype=np.float32)
+        else:
+            keep = np.flatnonzero((starts >= time_range[0]) & (ends <= time_range[1]))
+            starts, ends = starts[keep], ends[keep]
+            if keep.size and keep[-1] - keep[0] + 1 == keep.size:  # one contiguous slice: one read
+                flow = np.asarray(self._flow[int(keep[0]) : int(keep[-1]) + 1], dtype=np.float32)
+            else:
+                flow = np.asarray(self._flow[keep.tolist()], dtype=np.float32).reshape(keep.size, *self.shape[1:])
+        return FlowLabels(
+            flow, starts, ends, self.event_input_height, self.event_input_width, self.delta_t, dict(self.attrs)
+        )
+
+    def close(self) -> None:
+        """Closes the file."""
+        self._fh.close()
+
+    def __enter__(self) -> FlowLabelsReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def read_flow_labels(path: str | Path, time_range: tuple[int, int] | None = None) -> FlowLabels:
     """Reads a ``*_flow.h5`` file (``flow_start_ts``/``flow_end_ts`` or, when missing, i * delta_t).
 
@@ -224,41 +305,8 @@ def read_flow_labels(path: str | Path, time_range: tuple[int, int] | None = None
     Raises:
         FormatError: missing datasets/attributes or inconsistent shapes.
     """
-    with open_h5(path) as fh:
-        if "flow" not in fh:
-            raise FormatError(path, None, "no 'flow' dataset: not a flow label file")
-        ds = fh["flow"]
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ds.attrs.items()}
-        n = ds.shape[0] if len(ds.shape) else 0
-        delta_t = int(attrs.get("delta_t", 0))
-        if "flow_start_ts" in fh and "flow_end_ts" in fh:
-            starts = np.asarray(fh["flow_start_ts"][...], dtype=np.int64)
-            ends = np.asarray(fh["flow_end_ts"][...], dtype=np.int64)
-        elif delta_t > 0:
-            starts = np.arange(n, dtype=np.int64) * delta_t
-            ends = starts + delta_t
-        else:
-            raise FormatError(path, None, "no flow_start_ts/flow_end_ts datasets and no delta_t attribute")
-        _validate(path, ds.shape, starts, ends, FormatError)  # before reading the frames
-        if time_range is None:
-            flow = np.asarray(ds[...], dtype=np.float32)
-        else:
-            keep = np.flatnonzero((starts >= time_range[0]) & (ends <= time_range[1]))
-            starts, ends = starts[keep], ends[keep]
-            if keep.size and keep[-1] - keep[0] + 1 == keep.size:  # one contiguous slice: one read
-                flow = np.asarray(ds[int(keep[0]) : int(keep[-1]) + 1], dtype=np.float32)
-            else:
-                flow = np.asarray(ds[keep.tolist()], dtype=np.float32).reshape(keep.size, *ds.shape[1:])
-    h, w = flow.shape[2], flow.shape[3]
-    return FlowLabels(
-        flow,
-        starts,
-        ends,
-        int(attrs.get("event_input_height", h)),  # type: ignore[arg-type]
-        int(attrs.get("event_input_width", w)),  # type: ignore[arg-type]
-        delta_t,
-        attrs,
-    )
+    with FlowLabelsReader(path) as reader:
+        return reader.labels(time_range)
 
 
 def check_flow_file(path: str | Path) -> FlowLabels:
