@@ -106,7 +106,8 @@ def _score_stream(
     crop = tuple(options.crop) if options.crop else None
     s0, s1 = options.time_range or (None, None)
     window: collections.deque[tuple[int, np.ndarray]] = collections.deque()
-    exhausted = skipped = 0
+    exhausted = False
+    skipped = 0
     for k in range(len(labels)):
         g0, g1 = int(labels.start_ts[k]), int(labels.end_ts[k])
         if s0 is not None and s1 is not None and (g0 < s0 or g1 > s1):
@@ -114,7 +115,7 @@ def _score_stream(
         while not exhausted and (not window or window[-1][0] + delta_t < g1):
             step = next(flows, None)
             if step is None:
-                exhausted = 1
+                exhausted = True
             else:
                 window.append(step)
         while window and window[0][0] + delta_t <= g0:
