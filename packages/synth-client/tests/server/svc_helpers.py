@@ -63,6 +63,17 @@ def wait_batch(client: httpx.Client, batch_id: str, timeout: float = 60.0) -> di
         time.sleep(0.05)
 
 
+def wait_running(client: httpx.Client, batch_id: str, timeout: float = 60.0) -> None:
+    """Poll the summary until a job of the batch is running (mid-render)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = [job["status"] for job in client.get(f"/api/batch/{batch_id}/summary/").json()["job_runs"]]
+        if "running" in statuses:
+            return
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.05)
+
+
 def batch_body(n: int = 1, generator: str = TEST_GEN, is_preview: bool = False, **params: Any) -> dict[str, Any]:
     return {
         "name": "test batch",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svc_helpers import TEST_GEN, ServerProcess, batch_body, user_client, wait_batch
+from svc_helpers import TEST_GEN, ServerProcess, batch_body, user_client, wait_batch, wait_running
 
 
 def _processes(pgid: int) -> list[tuple[int, int, str]]:
@@ -26,10 +26,13 @@ def _processes(pgid: int) -> list[tuple[int, int, str]]:
     return found
 
 
-def _pools(pgid: int) -> list[int]:
-    """Forkservers (one per dispatcher's process pool); their workers share the command line, not the parent."""
+def _pools(pgid: int) -> dict[int, int]:
+    """Forkserver -> the API process that started it (one per dispatcher's process pool).
+
+    The forkserver's workers share its command line, not its parent, so they are left out.
+    """
     forkservers = {pid: ppid for pid, ppid, cmdline in _processes(pgid) if "multiprocessing.forkserver" in cmdline}
-    return [pid for pid, ppid in forkservers.items() if ppid not in forkservers]
+    return {pid: ppid for pid, ppid in forkservers.items() if ppid not in forkservers}
 
 
 @pytest.mark.slow
@@ -95,16 +98,9 @@ def test_a_killed_dispatching_process_is_replaced_and_its_running_job_finishes(t
         client = user_client(server.url, f"sqlite:///{data / 'synth.db'}", samples=5000)
         params = {"num_reps": 1, "frame_rate": 24, "image_width": 128, "image_height": 128}
         batch = client.post("/api/batch/", json=batch_body(2, generator="visionfit-v0.4.0", **params)).json()
-        deadline = time.monotonic() + 60
-        while True:  # wait until a job is mid-render
-            statuses = [job["status"] for job in client.get(f"/api/batch/{batch['id']}/summary/").json()["job_runs"]]
-            if "running" in statuses:
-                break
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.05)
-        forkservers = {pid: ppid for pid, ppid, cmd in _processes(server.pgid) if "multiprocessing.forkserver" in cmd}
-        (pool,) = _pools(server.pgid)
-        os.kill(forkservers[pool], signal.SIGKILL)  # the dispatching API process alone
+        wait_running(client, batch["id"])
+        ((pool, dispatching),) = _pools(server.pgid).items()
+        os.kill(dispatching, signal.SIGKILL)  # the dispatching API process alone
         client.close()  # its kept-alive connection may have gone to the killed process
         client = httpx.Client(base_url=server.url, headers=client.headers, timeout=30.0)
         summary = wait_batch(client, batch["id"], timeout=180)
@@ -115,7 +111,7 @@ def test_a_killed_dispatching_process_is_replaced_and_its_running_job_finishes(t
         ]
         pools = _pools(server.pgid)
         assert len(pools) == 1  # one dispatcher again, in the new process
-        assert pools[0] != pool
+        assert pool not in pools
         assert client.get("/api/account/").json()["reserved_samples"] == 0
     finally:
         server.stop()

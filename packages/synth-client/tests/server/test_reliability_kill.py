@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
-from svc_helpers import ServerProcess, batch_body, user_client, wait_batch
+from svc_helpers import ServerProcess, batch_body, user_client, wait_batch, wait_running
 
 from opsin.synth.server.models import Database, Job
 
@@ -25,13 +25,7 @@ def test_kill_dash_nine_then_restart(tmp_path: Path) -> None:
         params = {"num_reps": 1, "frame_rate": 24, "image_width": 128, "image_height": 128}
         batch = client.post("/api/batch/", json=batch_body(4, generator=VF, **params)).json()
         estimate = sum(job["estimated_samples"] for job in batch["job_runs"])
-        deadline = time.monotonic() + 60
-        while True:  # wait until a job is mid-render
-            statuses = [job["status"] for job in client.get(f"/api/batch/{batch['id']}/summary/").json()["job_runs"]]
-            if "running" in statuses:
-                break
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.05)
+        wait_running(client, batch["id"])
         time.sleep(0.3)
         server.kill_group()  # SIGKILL: no shutdown code runs
     finally:

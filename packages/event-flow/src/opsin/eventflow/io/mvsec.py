@@ -281,7 +281,6 @@ def convert_mvsec(
         if given is not None and not Path(given).is_file():
             raise FileNotFoundError(f"{given}: no such file")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     events_path, labels_path = out / f"{name}_td.dat", out / f"{name}_flow.h5"
     with open_h5(data_path) as data:
         gt = open_h5(gt_path) if gt_path is not None else None
@@ -295,6 +294,7 @@ def convert_mvsec(
             truth = None if gt is None else _ground_truth(data, gt, (data_path, Path(gt_path)), camera, size)  # type: ignore[arg-type]
             if truth is not None:
                 _check_same_sequence(truth, float(events[0, 2]), float(events[-1, 2]), Path(gt_path))  # type: ignore[arg-type]
+            out.mkdir(parents=True, exist_ok=True)  # only once the inputs passed their checks
             count, t0 = _convert_events(events, data_path, events_path, size, quiet)
             labels = 0 if truth is None else _convert_labels(truth, labels_path, size, t0, frames, hood_row, quiet)
         finally:
